@@ -1,0 +1,1 @@
+"""Meerkat: an XMPP server."""
