@@ -1,0 +1,221 @@
+"""Sans-IO XML stream parser and writer for XMPP (RFC 6120 §4, §11; RFC 7395 framing).
+
+`XmlStream.feed(bytes)` returns events: `StreamOpened`, a top-level `Element` per stanza,
+`StreamClosed`. Misbehaviour raises `StreamError` with the RFC 6120 condition.
+
+The hard parts: expat is told to refuse everything XMPP forbids (DOCTYPE, entity declarations,
+processing instructions, comments -> ``restricted-xml``), the size of one stanza is limited
+while it is still arriving (so a peer cannot make us buffer without bound), and nesting depth is
+limited. In framed mode (WebSocket) every frame is a whole element at depth one under a
+synthetic root, including ``<open/>`` and ``<close/>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from xml.parsers import expat
+
+from . import ns
+from .element import Element, escape_attr
+from .errors import StreamError
+
+_XML_NS = ns.XML + " "
+_SYNTHETIC_ROOT = b"<meerkat-frames>"
+
+
+@dataclass(slots=True)
+class StreamOpened:
+    """The peer opened a stream (``<stream:stream>``, or ``<open/>`` in framed mode)."""
+
+    attrs: dict[str, str]
+    content_ns: str = ""
+    """The default namespace of the stream's content (``jabber:client`` ...)."""
+
+
+@dataclass(slots=True)
+class StreamClosed:
+    """The peer closed its stream (``</stream:stream>`` or ``<close/>``)."""
+
+    attrs: dict[str, str] = field(default_factory=dict)
+
+
+StreamEvent = StreamOpened | StreamClosed | Element
+
+
+def _split(name: str) -> tuple[str, str]:
+    uri, sep, local = name.rpartition(" ")
+    return (uri, local) if sep else ("", name)
+
+
+def _attrs(raw: dict[str, str]) -> dict[str, str]:
+    if not raw:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if " " in key:
+            if key.startswith(_XML_NS):
+                out["xml:" + key[len(_XML_NS) :]] = value
+            else:
+                uri, local = _split(key)
+                out["{" + uri + "}" + local] = value
+        else:
+            out[key] = value
+    return out
+
+
+class XmlStream:
+    """Incremental parser of one XMPP stream (restarted after STARTTLS and SASL)."""
+
+    def __init__(
+        self, *, max_stanza_size: int = 65536, max_depth: int = 64, framed: bool = False
+    ) -> None:
+        self.max_stanza_size = max_stanza_size
+        self.max_depth = max_depth
+        self.framed = framed
+        self._start_parser()
+
+    def _start_parser(self) -> None:
+        p = expat.ParserCreate(namespace_separator=" ")
+        p.buffer_text = True
+        p.buffer_size = 65536
+        p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        p.StartElementHandler = self._on_start
+        p.EndElementHandler = self._on_end
+        p.CharacterDataHandler = self._on_text
+        p.StartNamespaceDeclHandler = self._on_ns_decl
+        p.StartDoctypeDeclHandler = self._forbidden
+        p.EntityDeclHandler = self._forbidden
+        p.UnparsedEntityDeclHandler = self._forbidden
+        p.NotationDeclHandler = self._forbidden
+        p.ProcessingInstructionHandler = self._forbidden
+        p.CommentHandler = self._forbidden
+        p.ExternalEntityRefHandler = self._forbidden_ref
+        p.SkippedEntityHandler = self._forbidden
+        self._parser = p
+        self._stack: list[Element] = []
+        self._events: list[StreamEvent] = []
+        self._stanza_start = 0
+        self._default_ns = ""
+        self._opened = False
+        self._fed = 0
+        if self.framed:
+            self._parser.Parse(_SYNTHETIC_ROOT, False)
+            self._fed = len(_SYNTHETIC_ROOT)
+
+    def reset(self) -> None:
+        """Start a fresh stream on the same connection (after STARTTLS or SASL success)."""
+        self._start_parser()
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        """Parse bytes; return the events they complete. Raises `StreamError`."""
+        self._fed += len(data)
+        try:
+            self._parser.Parse(data, False)
+        except expat.ExpatError as exc:
+            code = exc.code
+            if code in (expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY],):
+                raise StreamError("restricted-xml", "entities are not allowed") from None
+            if code == expat.errors.codes[expat.errors.XML_ERROR_INCORRECT_ENCODING] or (
+                code == expat.errors.codes[expat.errors.XML_ERROR_UNKNOWN_ENCODING]
+            ):
+                raise StreamError("unsupported-encoding") from None
+            raise StreamError("not-well-formed", str(exc)) from None
+        if len(self._stack) >= 2 and self._fed - self._stanza_start > self.max_stanza_size:
+            raise StreamError("policy-violation", "stanza too big")
+        events, self._events = self._events, []
+        return events
+
+    # -- expat callbacks ------------------------------------------------------------------
+    def _forbidden(self, *args: object) -> None:
+        raise StreamError("restricted-xml", "DTDs, entities, comments and PIs are not allowed")
+
+    def _forbidden_ref(self, *args: object) -> int:
+        raise StreamError("restricted-xml", "external entities are not allowed")
+
+    def _on_ns_decl(self, prefix: str | None, uri: str | None) -> None:
+        if prefix is None and not self._stack:
+            self._default_ns = uri or ""
+
+    def _on_start(self, name: str, attrs: dict[str, str]) -> None:
+        uri, local = _split(name)
+        level = len(self._stack)
+        if level == 0:
+            if self.framed:  # the synthetic root that frames hang under
+                self._stack.append(Element(local))
+                return
+            if local != "stream" or uri != ns.STREAM:
+                if local == "stream":
+                    raise StreamError("invalid-namespace", "stream namespace must be " + ns.STREAM)
+                raise StreamError("not-well-formed", "expected <stream:stream>")
+            self._opened = True
+            self._events.append(StreamOpened(_attrs(attrs), self._default_ns))
+            self._stack.append(Element(local, uri))
+            return
+        if level == 1:
+            self._stanza_start = self._parser.CurrentByteIndex
+            if self.framed and uri == ns.WEBSOCKET and local in ("open", "close"):
+                if local == "open":
+                    self._opened = True
+                    self._events.append(StreamOpened(_attrs(attrs), ns.CLIENT))
+                else:
+                    self._events.append(StreamClosed(_attrs(attrs)))
+            elif self.framed and not self._opened:
+                raise StreamError("not-authorized", "stream not opened")
+        else:
+            if level > self.max_depth:
+                raise StreamError("policy-violation", "XML nested too deeply")
+            if self._parser.CurrentByteIndex - self._stanza_start > self.max_stanza_size:
+                raise StreamError("policy-violation", "stanza too big")
+        el = Element(local, uri, _attrs(attrs))
+        if level > 1:
+            self._stack[-1].children.append(el)
+        self._stack.append(el)
+
+    def _on_end(self, name: str) -> None:
+        el = self._stack.pop()
+        level = len(self._stack)
+        if level == 1:
+            if not (self.framed and el.xmlns == ns.WEBSOCKET and el.name in ("open", "close")):
+                self._events.append(el)
+        elif level == 0 and not self.framed:
+            self._events.append(StreamClosed())
+
+    def _on_text(self, data: str) -> None:
+        if len(self._stack) <= 1:
+            if data.strip():
+                raise StreamError("not-well-formed", "text outside a stanza")
+            return
+        if self._parser.CurrentByteIndex - self._stanza_start > self.max_stanza_size:
+            raise StreamError("policy-violation", "stanza too big")
+        self._stack[-1].children.append(data)
+
+
+def stream_header(
+    *,
+    from_: str,
+    id: str,
+    to: str | None = None,
+    content_ns: str = ns.CLIENT,
+    version: str = "1.0",
+    lang: str = "en",
+) -> bytes:
+    """The server's opening ``<stream:stream>`` tag, with XML declaration."""
+    to_attr = f' to="{escape_attr(to)}"' if to else ""
+    return (
+        f"<?xml version='1.0'?><stream:stream xmlns=\"{content_ns}\" "
+        f'xmlns:stream="{ns.STREAM}" from="{escape_attr(from_)}"{to_attr} '
+        f'id="{escape_attr(id)}" version="{version}" xml:lang="{lang}">'
+    ).encode()
+
+
+def ws_open(*, from_: str, id: str, to: str | None = None, lang: str = "en") -> bytes:
+    """RFC 7395 ``<open/>`` frame sent by the server."""
+    to_attr = f' to="{escape_attr(to)}"' if to else ""
+    return (
+        f'<open xmlns="{ns.WEBSOCKET}" from="{escape_attr(from_)}"{to_attr} '
+        f'id="{escape_attr(id)}" version="1.0" xml:lang="{lang}"/>'
+    ).encode()
+
+
+STREAM_CLOSE = b"</stream:stream>"
+WS_CLOSE = f'<close xmlns="{ns.WEBSOCKET}"/>'.encode()
