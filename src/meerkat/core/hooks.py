@@ -1,0 +1,197 @@
+"""Hooks: named extension points with MongooseIM's names, run in priority order.
+
+A handler is ``async def handler(acc, params) -> object``; returning `STOP` ends the chain
+(the meaning of STOP is given per hook below). ``acc`` is the value being folded: an `Acc` for
+stanza hooks, a list for hooks that collect (disco features, stream features), or None.
+``params`` is a small dict of hook-specific values. Handlers are registered per host type (or
+for all host types with ``None``) by the module loader, which also removes them on stop.
+
+A crashing handler is logged and skipped in production and re-raised in tests
+(`HookRegistry(reraise=True)`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+log = logging.getLogger(__name__)
+
+STOP: Final = object()
+"""Returned by a handler to stop the chain."""
+
+Handler = Callable[[Any, dict[str, Any]], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A declared hook: its MongooseIM name and what running it means."""
+
+    name: str
+    doc: str
+
+
+# -- c2s: stanzas sent by and to a client --------------------------------------------------
+USER_SEND_PACKET = Hook(
+    "user_send_packet",
+    "Run by the c2s session for every stanza its client sends, after `from` is stamped. "
+    "STOP: the stanza is consumed (not routed). params: session (SessionInfo).",
+)
+USER_SEND_MESSAGE = Hook("user_send_message", "As user_send_packet, for messages only.")
+USER_SEND_PRESENCE = Hook("user_send_presence", "As user_send_packet, for presences only.")
+USER_SEND_IQ = Hook("user_send_iq", "As user_send_packet, for IQs only.")
+USER_RECEIVE_PACKET = Hook(
+    "user_receive_packet",
+    "Run by the c2s session for each stanza about to be delivered to its client. "
+    "STOP: the stanza is not delivered. params: session.",
+)
+XMPP_PRESEND_ELEMENT = Hook(
+    "xmpp_presend_element",
+    "Run by the c2s session just before any element is written to the client (SM, CSI). "
+    "STOP: not written now (the handler took it). params: session.",
+)
+C2S_STREAM_FEATURES = Hook(
+    "c2s_stream_features",
+    "Collects extra stream features (acc: list[Element]) after authentication. params: session.",
+)
+USER_AVAILABLE = Hook(
+    "user_available_hook",
+    "A session sent its initial presence. acc: Acc of the presence. params: session.",
+)
+UNSET_PRESENCE = Hook(
+    "unset_presence_hook",
+    "A session became unavailable (unavailable presence or disconnect). params: jid, status.",
+)
+SM_REGISTER_CONNECTION = Hook(
+    "sm_register_connection_hook", "A session was opened (resource bound). params: jid, sid."
+)
+SM_REMOVE_CONNECTION = Hook(
+    "sm_remove_connection_hook", "A session was closed. params: jid, sid, reason, was_available."
+)
+SESSION_CLEANUP = Hook(
+    "session_cleanup",
+    "A session vanished without closing (its node died); run on a surviving node. params: jid.",
+)
+
+# -- routing -----------------------------------------------------------------------------
+FILTER_LOCAL_PACKET = Hook(
+    "filter_local_packet", "Run by the router before local delivery. STOP: drop the stanza."
+)
+OFFLINE_MESSAGE = Hook(
+    "offline_message_hook",
+    "A message for a local user with no session able to take it. STOP: handled (stored). "
+    "If no handler stops, the router answers service-unavailable.",
+)
+PRESENCE_PROBE = Hook(
+    "presence_probe_hook",
+    "A presence probe for a local user (acc: Acc): answer it on the user's behalf. STOP: handled.",
+)
+
+# -- roster and presence -------------------------------------------------------------------
+ROSTER_IN_SUBSCRIPTION = Hook(
+    "roster_in_subscription",
+    "An inbound subscription presence for a local user (acc: Acc). Result in "
+    "acc.scratch['roster_in']: True when the stanza must be delivered to the user.",
+)
+ROSTER_OUT_SUBSCRIPTION = Hook(
+    "roster_out_subscription",
+    "An outbound subscription presence from a local user (acc: Acc) before it is routed.",
+)
+ROSTER_GET_SUBSCRIPTION_LISTS = Hook(
+    "roster_get_subscription_lists",
+    "Collects (acc: dict with 'from' and 'to' sets of bare Jids) for presence broadcast. "
+    "params: jid.",
+)
+
+# -- service discovery -----------------------------------------------------------------------
+DISCO_LOCAL_FEATURES = Hook(
+    "disco_local_features", "Collects the server's features (acc: list[str]). params: host, node."
+)
+DISCO_LOCAL_IDENTITY = Hook(
+    "disco_local_identity",
+    "Collects the server's identities (acc: list[Element]). params: host, node.",
+)
+DISCO_LOCAL_ITEMS = Hook(
+    "disco_local_items", "Collects the server's items (acc: list[Element]). params: host, node."
+)
+DISCO_SM_FEATURES = Hook(
+    "disco_sm_features", "Collects a user's account features (acc: list[str]). params: jid."
+)
+DISCO_SM_IDENTITY = Hook(
+    "disco_sm_identity", "Collects a user's account identities (acc: list[Element])."
+)
+
+# -- accounts ------------------------------------------------------------------------------
+REGISTER_USER = Hook("register_user", "An account was created. params: jid.")
+REMOVE_USER = Hook(
+    "remove_user", "An account is being removed: delete the user's data. params: jid."
+)
+RESEND_OFFLINE_MESSAGES = Hook(
+    "resend_offline_messages_hook",
+    "A session sent its initial presence: deliver stored messages. params: session.",
+)
+
+
+@dataclass(slots=True)
+class _Entry:
+    priority: int
+    handler: Handler
+    owner: object
+
+
+class HookRegistry:
+    """Handlers per (hook name, host type), kept sorted by priority."""
+
+    def __init__(self, *, reraise: bool = False) -> None:
+        self._chains: dict[tuple[str, str | None], list[_Entry]] = {}
+        self._reraise = reraise
+
+    def add(
+        self, hook: Hook, host_type: str | None, handler: Handler, priority: int, owner: object
+    ) -> None:
+        chain = self._chains.setdefault((hook.name, host_type), [])
+        chain.append(_Entry(priority, handler, owner))
+        chain.sort(key=lambda e: e.priority)
+
+    def remove_owner(self, owner: object) -> None:
+        """Remove every handler a module (or other owner) added."""
+        for key, chain in list(self._chains.items()):
+            kept = [e for e in chain if e.owner is not owner]
+            if kept:
+                self._chains[key] = kept
+            else:
+                del self._chains[key]
+
+    def has_handlers(self, hook: Hook, host_type: str | None) -> bool:
+        return (hook.name, host_type) in self._chains or (hook.name, None) in self._chains
+
+    def _chain(self, hook: Hook, host_type: str | None) -> list[_Entry]:
+        specific = self._chains.get((hook.name, host_type), [])
+        general = self._chains.get((hook.name, None), []) if host_type is not None else []
+        if not general:
+            return specific
+        if not specific:
+            return general
+        return sorted(specific + general, key=lambda e: e.priority)
+
+    async def run(
+        self, hook: Hook, host_type: str | None, acc: Any, params: dict[str, Any] | None = None
+    ) -> bool:
+        """Run the chain; return True when a handler stopped it."""
+        chain = self._chain(hook, host_type)
+        if not chain:
+            return False
+        p = params if params is not None else {}
+        for entry in chain:
+            try:
+                result = await entry.handler(acc, p)
+            except Exception:
+                if self._reraise:
+                    raise
+                log.exception("hook_handler_crashed", extra={"hook": hook.name})
+                continue
+            if result is STOP:
+                return True
+        return False

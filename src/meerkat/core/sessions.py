@@ -1,0 +1,198 @@
+"""The session manager: which resources of which users are online, and on which node.
+
+Session records live in a `SessionTable`: a plain in-memory table on a single node, and the
+replicated CETS ``session`` table in a cluster (its key embeds the owning node so that a
+surviving node can delete a dead node's rows). The manager also holds the handles of the
+sessions running on this node, and knows how to hand a stanza to any session, local or remote.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from ..xmpp.jid import Jid
+from .acc import Acc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One bound resource. ``priority`` is None until the session sends available presence."""
+
+    sid: str
+    jid: Jid
+    node: str
+    priority: int | None = None
+    info: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def available(self) -> bool:
+        return self.priority is not None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.jid.domain, self.jid.local, self.jid.resource, self.sid)
+
+
+class SessionHandle(Protocol):
+    """What the manager needs of a session running on this node."""
+
+    def deliver(self, acc: Acc) -> None:
+        """Queue a routed stanza for the client (non-blocking; may close an overloaded session)."""
+        ...
+
+    def kick(self, condition: str, text: str | None = None) -> None:
+        """Close the session with a stream error (``conflict``, ``policy-violation`` ...)."""
+        ...
+
+
+class SessionTable(Protocol):
+    """Storage of session records, local or replicated."""
+
+    def user_sessions(self, domain: str, local: str) -> list[SessionRecord]: ...
+    def all_sessions(self) -> Iterable[SessionRecord]: ...
+    async def put(self, record: SessionRecord) -> None: ...
+    async def remove(self, record: SessionRecord) -> None: ...
+
+
+class LocalSessionTable:
+    """A single node's session table."""
+
+    def __init__(self) -> None:
+        self._by_user: dict[tuple[str, str], dict[str, SessionRecord]] = {}
+
+    def user_sessions(self, domain: str, local: str) -> list[SessionRecord]:
+        return list(self._by_user.get((domain, local), {}).values())
+
+    def all_sessions(self) -> Iterable[SessionRecord]:
+        for resources in list(self._by_user.values()):
+            yield from resources.values()
+
+    async def put(self, record: SessionRecord) -> None:
+        self._by_user.setdefault((record.jid.domain, record.jid.local), {})[record.sid] = record
+
+    async def remove(self, record: SessionRecord) -> None:
+        user = (record.jid.domain, record.jid.local)
+        resources = self._by_user.get(user)
+        if resources is not None:
+            resources.pop(record.sid, None)
+            if not resources:
+                del self._by_user[user]
+
+
+RemoteDeliver = Callable[[SessionRecord, Acc], Awaitable[bool]]
+RemoteKick = Callable[[SessionRecord, str], Awaitable[None]]
+
+
+class SessionManager:
+    """Opens and closes sessions and hands stanzas to them."""
+
+    def __init__(self, node: str, table: SessionTable | None = None) -> None:
+        self.node = node
+        self.table: SessionTable = table if table is not None else LocalSessionTable()
+        self._handles: dict[str, SessionHandle] = {}
+        self._counter = itertools.count(1)
+        self.remote_deliver: RemoteDeliver | None = None
+        self.remote_kick: RemoteKick | None = None
+
+    def new_sid(self, now: float) -> str:
+        """A session id unique in the cluster, naming its node."""
+        return f"{int(now * 1_000_000)}.{next(self._counter)}@{self.node}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self, record: SessionRecord, handle: SessionHandle) -> list[SessionRecord]:
+        """Register a bound session; any other session with the same full JID is replaced.
+
+        Returns the records that were replaced (they are kicked with ``conflict``).
+        """
+        replaced = [
+            r
+            for r in self.table.user_sessions(record.jid.domain, record.jid.local)
+            if r.jid.resource == record.jid.resource and r.sid != record.sid
+        ]
+        for old in replaced:
+            await self.table.remove(old)
+            await self._kick(old, "conflict")
+        self._handles[record.sid] = handle
+        await self.table.put(record)
+        return replaced
+
+    async def close(self, record: SessionRecord) -> None:
+        """Forget a session (on disconnect)."""
+        self._handles.pop(record.sid, None)
+        await self.table.remove(record)
+
+    async def update(self, record: SessionRecord, **changes: Any) -> SessionRecord:
+        """Replace a record's fields (priority on presence) and store it."""
+        new = replace(record, **changes)
+        await self.table.put(new)
+        return new
+
+    async def _kick(self, record: SessionRecord, condition: str) -> None:
+        handle = self._handles.pop(record.sid, None)
+        if handle is not None:
+            handle.kick(condition)
+        elif record.node != self.node and self.remote_kick is not None:
+            await self.remote_kick(record, condition)
+
+    async def kick(self, record: SessionRecord, condition: str = "policy-violation") -> None:
+        """Close a session wherever it runs (admin kick)."""
+        await self._kick(record, condition)
+
+    # -- lookups -----------------------------------------------------------------------------
+    def user_sessions(self, jid: Jid) -> list[SessionRecord]:
+        return self.table.user_sessions(jid.domain, jid.local)
+
+    def session(self, jid: Jid) -> SessionRecord | None:
+        for r in self.table.user_sessions(jid.domain, jid.local):
+            if r.jid.resource == jid.resource:
+                return r
+        return None
+
+    def all_sessions(self) -> list[SessionRecord]:
+        return list(self.table.all_sessions())
+
+    def local_handle(self, sid: str) -> SessionHandle | None:
+        return self._handles.get(sid)
+
+    def local_count(self) -> int:
+        return len(self._handles)
+
+    # -- delivery ----------------------------------------------------------------------------
+    async def deliver(self, record: SessionRecord, acc: Acc) -> bool:
+        """Hand a stanza to one session; False when that session is gone."""
+        handle = self._handles.get(record.sid)
+        if handle is not None:
+            handle.deliver(acc)
+            return True
+        if record.node != self.node and self.remote_deliver is not None:
+            return await self.remote_deliver(record, acc)
+        return False
+
+    def deliver_local(self, sid: str, acc: Acc) -> bool:
+        """Deliver to a session on this node by sid (used for stanzas forwarded by a peer)."""
+        handle = self._handles.get(sid)
+        if handle is None:
+            return False
+        handle.deliver(acc)
+        return True
+
+
+def highest_priority(records: list[SessionRecord]) -> list[SessionRecord]:
+    """The available sessions with the highest non-negative priority (RFC 6121 §8.5.2.1.1)."""
+    best = -1
+    chosen: list[SessionRecord] = []
+    for r in records:
+        p = r.priority
+        if p is None or p < 0:
+            continue
+        if p > best:
+            best, chosen = p, [r]
+        elif p == best:
+            chosen.append(r)
+    return chosen
