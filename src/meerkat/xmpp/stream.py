@@ -219,3 +219,22 @@ def ws_open(*, from_: str, id: str, to: str | None = None, lang: str = "en") -> 
 
 STREAM_CLOSE = b"</stream:stream>"
 WS_CLOSE = f'<close xmlns="{ns.WEBSOCKET}"/>'.encode()
+
+
+def parse_element(text: str | bytes, *, max_size: int = 1 << 20) -> Element:
+    """Parse one standalone XML element (admin API input, stored stanzas) with stream rules.
+
+    The element's default namespace is ``jabber:client`` unless it declares another.
+    Raises `StreamError` (``not-well-formed``, ``restricted-xml`` ...) on bad input.
+    """
+    data = text.encode() if isinstance(text, str) else text
+    parser = XmlStream(max_stanza_size=max_size, framed=True)
+    parser.feed(b'<open xmlns="' + ns.WEBSOCKET.encode() + b'"/>')
+    events = parser.feed(b'<wrap xmlns="jabber:client">' + data + b"</wrap>")
+    wrappers = [e for e in events if isinstance(e, Element)]
+    if len(wrappers) != 1:
+        raise StreamError("not-well-formed", "incomplete element")
+    children = list(wrappers[0].elements())
+    if len(children) != 1 or wrappers[0].text.strip():
+        raise StreamError("not-well-formed", "expected exactly one element")
+    return children[0]
