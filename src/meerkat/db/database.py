@@ -1,0 +1,203 @@
+"""`Database`: one pool of connections to SQLite, PostgreSQL or MySQL/MariaDB.
+
+Queries are written once with `?` placeholders (or as `Upsert` / `InsertIgnore` values) and
+every parameter is bound by the driver, never formatted into the SQL text.
+
+Failure model:
+* each call (waiting for a connection, reconnecting, the query itself) is bounded by
+  `query_timeout`; past it `QueryTimeout` (a `DatabaseUnavailable`) is raised, never a hang;
+* a lost connection raises `DatabaseUnavailable` and is dropped; the next call reconnects;
+* reads outside a transaction are retried once on a fresh connection when the connection
+  turned out to be dead, since repeating them is harmless; writes are not (a write may have
+  been applied before the connection died).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from meerkat.db import drivers, versioning
+from meerkat.db.dialect import DIALECTS, Dialect, Query
+from meerkat.db.drivers.base import Connection, Row
+from meerkat.db.errors import DatabaseError, DatabaseUnavailable, QueryTimeout
+from meerkat.db.pool import Pool
+from meerkat.db.settings import DatabaseSettings
+
+log = logging.getLogger(__name__)
+
+
+class _Runner:
+    """The four query verbs, shared by `Database` and `Transaction`."""
+
+    dialect: Dialect
+
+    def _sql(self, query: Query) -> str:
+        return self.dialect.sql(query)
+
+    async def _run_fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
+        raise NotImplementedError
+
+    async def fetchall(self, sql: Query, *params: object) -> list[Row]:
+        """All rows of a query, as tuples."""
+        return await self._run_fetch(self._sql(sql), params)
+
+    async def fetchone(self, sql: Query, *params: object) -> Row | None:
+        """The first row, or None."""
+        rows = await self._run_fetch(self._sql(sql), params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: Query, *params: object) -> Any:
+        """The first column of the first row, or None."""
+        rows = await self._run_fetch(self._sql(sql), params)
+        return rows[0][0] if rows else None
+
+
+class Transaction(_Runner):
+    """Statements on one connection between BEGIN and COMMIT (see `Database.transaction`)."""
+
+    def __init__(self, conn: Connection, dialect: Dialect, timeout: float) -> None:
+        self._conn = conn
+        self.dialect = dialect
+        self._timeout = timeout
+
+    async def _run_fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
+        async with _deadline(self._timeout):
+            return await self._conn.fetchall(sql, params)
+
+    async def execute(self, sql: Query, *params: object) -> int:
+        """Run a statement; the number of affected rows."""
+        async with _deadline(self._timeout):
+            return await self._conn.execute(self._sql(sql), params)
+
+    async def insert_id(self, sql: Query, *params: object, id_column: str = "id") -> int:
+        """Run an INSERT; the auto-increment id of the new row."""
+        async with _deadline(self._timeout):
+            return await self._conn.insert_id(self._sql(sql), params, id_column)
+
+
+@asynccontextmanager
+async def _deadline(seconds: float) -> AsyncIterator[None]:
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError as exc:
+        raise QueryTimeout(f"the database did not answer within {seconds:g}s") from exc
+
+
+class Database(_Runner):
+    """A pool of connections plus the dialect to write portable queries."""
+
+    def __init__(self, settings: DatabaseSettings, data_dir: Path) -> None:
+        self.settings = settings
+        self.data_dir = data_dir
+        self.dialect = DIALECTS[settings.driver]
+        self._timeout = settings.query_timeout
+        self._pool = Pool(self._connect, settings.workers)
+
+    @classmethod
+    async def open(cls, settings: DatabaseSettings, data_dir: Path) -> Database:
+        """Connect once to check the settings; `DatabaseUnavailable` says what is wrong."""
+        db = cls(settings, data_dir)
+        try:
+            async with asyncio.timeout(settings.connect_timeout + 1):
+                first = await db._connect()
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(
+                f"cannot reach {settings.describe()}: "
+                f"no answer within {settings.connect_timeout:g}s"
+            ) from exc
+        db._pool.add_idle(first)
+        log.info("db_opened", extra={"database": settings.describe()})
+        return db
+
+    async def _connect(self) -> Connection:
+        return await drivers.connect(self.settings, self.data_dir)
+
+    async def close(self) -> None:
+        """Close every connection."""
+        await self._pool.close()
+
+    def statistics(self) -> dict[str, int]:
+        """Pool counters: size, idle, in_use."""
+        return self._pool.statistics()
+
+    async def _run_fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
+        async with _deadline(self._timeout):
+            try:
+                async with self._pool.connection() as conn:
+                    return await conn.fetchall(sql, params)
+            except DatabaseUnavailable as exc:
+                if isinstance(exc, QueryTimeout):
+                    raise
+                # A read is safe to repeat; the pool has dropped the dead connections.
+                log.info("db_read_retried", extra={"reason": str(exc)})
+                async with self._pool.connection() as conn:
+                    return await conn.fetchall(sql, params)
+
+    async def execute(self, sql: Query, *params: object) -> int:
+        """Run a statement (autocommit); the number of affected rows."""
+        text = self._sql(sql)
+        async with _deadline(self._timeout), self._pool.connection() as conn:
+            return await conn.execute(text, params)
+
+    async def insert_id(self, sql: Query, *params: object, id_column: str = "id") -> int:
+        """Run an INSERT; the auto-increment id of the new row."""
+        text = self._sql(sql)
+        async with _deadline(self._timeout), self._pool.connection() as conn:
+            return await conn.insert_id(text, params, id_column)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """`async with db.transaction() as tx:` commits when the block ends, rolls back when
+        it raises. Each statement in it has its own `query_timeout`."""
+        async with self._pool.connection(acquire_timeout=self._timeout) as conn:
+            async with _deadline(self._timeout):
+                await conn.begin()
+            try:
+                yield Transaction(conn, self.dialect, self._timeout)
+            except Exception as exc:
+                # After a timeout the connection is mid-statement: the pool drops it instead.
+                if conn.is_usable() and not isinstance(exc, DatabaseUnavailable):
+                    try:
+                        async with _deadline(self._timeout):
+                            await conn.rollback()
+                    except DatabaseError as rollback_exc:
+                        log.info("db_rollback_failed", extra={"reason": str(rollback_exc)})
+                raise
+            async with _deadline(self._timeout):
+                await conn.commit()
+
+    async def script(self, sql: str) -> None:
+        """Run a multi-statement script without parameters (schema files)."""
+        async with _deadline(max(self._timeout, 60)), self._pool.connection() as conn:
+            await conn.script(sql)
+
+    # schema management lives in `versioning`; these are the public entry points
+
+    async def schema_version(self) -> int | None:
+        """The applied schema version, or None when there is no Meerkat schema."""
+        return await versioning.current_version(self)
+
+    async def check_schema(self) -> None:
+        """Raise `SchemaError` unless the schema is complete and at this code's version."""
+        await versioning.check(self)
+
+    async def create_schema(self) -> bool:
+        """Create all tables from the dialect's schema file; False if a schema exists."""
+        return await versioning.create(self)
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations; the versions applied."""
+        return await versioning.migrate(self)
+
+    async def ensure_schema(self) -> None:
+        """What the server runs at start: create/migrate when `settings.create_schema`,
+        then `check_schema()`."""
+        if self.settings.create_schema and not await self.create_schema():
+            await self.migrate()
+        await self.check_schema()
