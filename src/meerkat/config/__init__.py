@@ -1,0 +1,35 @@
+"""Configuration: `meerkat.toml` (MongooseIM's `mongooseim.toml` shape) -> frozen dataclasses.
+
+The whole file is validated before anything starts; every problem is reported at once as
+`path: problem` in one `ConfigError`. Public surface:
+
+* `load_config(path, module_configs, default_modules)` -> `ServerConfig`
+  (`config_from_toml`, `config_from_dict` for text and parsed data);
+* `ServerConfig` and its section classes (`meerkat.config.schema`), `ServerConfig.for_host`;
+* `match_rule` / `match_acl`: access rule evaluation;
+* `Loader`: the generic TOML -> dataclass builder, for module `Config` classes and tests;
+* `markdown_docs`: the option reference written to `docs/configuration.md`;
+* `pool_settings`: a database pool as `meerkat.db.settings.DatabaseSettings`.
+"""
+
+from meerkat.config.access import match_acl, match_rule
+from meerkat.config.docgen import markdown_docs
+from meerkat.config.errors import ConfigError
+from meerkat.config.load import config_from_dict, config_from_toml, load_config
+from meerkat.config.loader import Loader
+from meerkat.config.pools import pool_settings
+from meerkat.config.schema import HostSettings, ServerConfig
+
+__all__ = [
+    "ConfigError",
+    "HostSettings",
+    "Loader",
+    "ServerConfig",
+    "config_from_dict",
+    "config_from_toml",
+    "load_config",
+    "markdown_docs",
+    "match_acl",
+    "match_rule",
+    "pool_settings",
+]
