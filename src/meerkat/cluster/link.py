@@ -1,0 +1,342 @@
+"""One authenticated, FIFO, heart-beaten connection between two cluster nodes.
+
+This is the only cluster module that owns sockets (`TcpTransport`). A `Link` runs over
+any byte stream pair with the asyncio StreamReader/StreamWriter shape, which lets
+tests use in-memory pipes (`memnet.py`) with a manual clock.
+
+Hard parts:
+- a half-open or silent peer: the handshake has a deadline, and after it a peer
+  that sends nothing for `heartbeat_misses` intervals is declared dead;
+- a slow peer: the send queue is bounded; overflowing it closes the link with
+  reason `send_queue_overflow` instead of buffering without limit;
+- bad input (garbage, wrong secret, oversize frame) closes only that connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from . import wire
+from .clock import Clock, with_timeout
+from .errors import ClusterError, HandshakeError, HandshakeRejected, LinkClosed, ProtocolError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """Knobs of every link; tests shrink them."""
+
+    heartbeat_interval: float = 1.0
+    """Seconds between heartbeats sent on an idle or busy link."""
+    heartbeat_misses: int = 3
+    """The peer is declared down after this many intervals without any frame from it."""
+    handshake_timeout: float = 5.0
+    """A connection that does not finish the handshake in time is closed."""
+    connect_timeout: float = 5.0
+    """TCP connect (and TLS) deadline when dialing a peer."""
+    send_queue_size: int = 10_000
+    """Frames waiting for the socket; a peer that cannot keep up is disconnected."""
+    max_frame: int = wire.DEFAULT_MAX_FRAME
+    """Largest accepted frame in bytes."""
+
+
+class ByteReader(Protocol):
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+class ByteWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+MessageHandler = Callable[["Link", Any], None]
+
+
+class Link:
+    """An established link. Create with `establish`; drive with `run`."""
+
+    def __init__(
+        self,
+        reader: ByteReader,
+        writer: ByteWriter,
+        decoder: wire.FrameDecoder,
+        *,
+        local: wire.Hello,
+        peer: wire.Hello,
+        outbound: bool,
+        config: LinkConfig,
+        clock: Clock,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._decoder = decoder
+        self.local = local
+        self.peer = peer
+        self.outbound = outbound
+        self.initiator = local.node if outbound else peer.node
+        self._config = config
+        self._clock = clock
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(config.send_queue_size)
+        self._closed = asyncio.Event()
+        self.close_reason: str | None = None
+        self._last_rx = clock.monotonic()
+
+    def __repr__(self) -> str:
+        return f"<Link {self.local.node}->{self.peer.node} initiator={self.initiator}>"
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed.is_set()
+
+    def send_nowait(self, msg: Any) -> None:
+        """Queue one message; FIFO. Raises LinkClosed when closed or overflowing."""
+        if self._closed.is_set():
+            raise LinkClosed(self.close_reason or "closed")
+        frame = wire.encode(msg)
+        if len(frame) - 4 > self._config.max_frame:
+            raise ClusterError(f"message of {len(frame)} bytes exceeds the frame limit")
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning(
+                "cluster_link_overflow peer=%s size=%d", self.peer.node, self._queue.qsize()
+            )
+            self.close("send_queue_overflow")
+            raise LinkClosed("send_queue_overflow") from None
+
+    def close(self, reason: str) -> None:
+        """Close (idempotent); `run` returns soon after."""
+        if not self._closed.is_set():
+            self.close_reason = reason
+            self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def run(self, on_message: MessageHandler) -> str:
+        """Pump frames until the link closes; returns the close reason."""
+        tasks = [
+            asyncio.create_task(self._read_loop(on_message)),
+            asyncio.create_task(self._write_loop()),
+            asyncio.create_task(self._heartbeat_loop()),
+        ]
+        try:
+            await self._closed.wait()
+        finally:
+            self.close("stopped")
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await _close_writer(self._writer)
+        return self.close_reason or "closed"
+
+    async def _read_loop(self, on_message: MessageHandler) -> None:
+        try:
+            while True:
+                for msg in self._decoder.messages():
+                    self._last_rx = self._clock.monotonic()
+                    if msg == [wire.HEARTBEAT]:
+                        continue
+                    on_message(self, msg)
+                    if self._closed.is_set():
+                        return
+                data = await self._reader.read(65536)
+                if not data:
+                    self.close("peer_closed")
+                    return
+                self._decoder.feed(data)
+        except ProtocolError as exc:
+            log.warning("cluster_link_bad_frame peer=%s error=%s", self.peer.node, exc)
+            self.close("protocol_error")
+        except (ConnectionError, OSError) as exc:
+            self.close(f"connection_error: {exc.__class__.__name__}")
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                first = await self._queue.get()
+                chunks = [first]
+                size = len(first)
+                while size < 262_144 and not self._queue.empty():
+                    frame = self._queue.get_nowait()
+                    chunks.append(frame)
+                    size += len(frame)
+                self._writer.write(b"".join(chunks))
+                await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            self.close(f"connection_error: {exc.__class__.__name__}")
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self._config.heartbeat_interval
+        limit = interval * self._config.heartbeat_misses
+        while True:
+            await self._clock.sleep(interval)
+            if self._clock.monotonic() - self._last_rx > limit:
+                log.warning("cluster_link_heartbeat_timeout peer=%s", self.peer.node)
+                self.close("heartbeat_timeout")
+                return
+            try:
+                self.send_nowait([wire.HEARTBEAT])
+            except LinkClosed:
+                return
+
+
+async def _close_writer(writer: ByteWriter) -> None:
+    try:
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
+        pass
+
+
+Decide = Callable[[wire.Hello], str | None]
+"""Acceptor's verdict on a proven peer: None to accept, else a reject reason."""
+
+
+async def establish(
+    reader: ByteReader,
+    writer: ByteWriter,
+    *,
+    secret: bytes,
+    local: wire.Hello,
+    outbound: bool,
+    config: LinkConfig,
+    clock: Clock,
+    decide: Decide,
+    on_peer_hello: Callable[[wire.Hello], None] | None = None,
+) -> Link:
+    """Run the handshake under `config.handshake_timeout`; the link is not yet running.
+
+    `on_peer_hello` (initiator) may raise to abandon the dial once the peer's name is
+    known. On failure the stream is closed and a HandshakeError (or TimeoutError) raised.
+    """
+    hs = wire.Handshake(secret=secret, local=local, initiator=outbound)
+    decoder = wire.FrameDecoder(config.max_frame)
+
+    async def run_handshake() -> None:
+        writer.write(hs.start())
+        await writer.drain()
+        while hs.state is not wire.HandshakeState.ESTABLISHED:
+            ok, msg = decoder.next_message()
+            if not ok:
+                data = await reader.read(65536)
+                if not data:
+                    raise HandshakeError("connection closed during handshake")
+                decoder.feed(data)
+                continue
+            out = hs.receive(msg)
+            if out:
+                writer.write(out)
+            assert hs.peer is not None or hs.state is wire.HandshakeState.AWAIT_HELLO
+            if hs.state is wire.HandshakeState.AWAIT_PROOF and on_peer_hello and hs.peer:
+                on_peer_hello(hs.peer)
+            if hs.state is wire.HandshakeState.AWAIT_DECISION:
+                assert hs.peer is not None
+                reason = decide(hs.peer)
+                if reason is None:
+                    writer.write(hs.accept())
+                else:
+                    writer.write(hs.reject(reason))
+                    await writer.drain()
+                    raise HandshakeRejected(reason)
+            await writer.drain()
+
+    try:
+        await with_timeout(clock, run_handshake(), config.handshake_timeout)
+    except TimeoutError:
+        await _close_writer(writer)
+        raise HandshakeError("handshake timeout") from None
+    except BaseException:
+        await _close_writer(writer)
+        raise
+    assert hs.peer is not None
+    return Link(
+        reader,
+        writer,
+        decoder,
+        local=local,
+        peer=hs.peer,
+        outbound=outbound,
+        config=config,
+        clock=clock,
+    )
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"cluster address {address!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+InboundHandler = Callable[[ByteReader, ByteWriter], None]
+
+
+class Listener(Protocol):
+    address: str
+
+    async def close(self) -> None: ...
+
+
+class TcpListener:
+    def __init__(self, server: asyncio.Server, address: str) -> None:
+        self._server = server
+        self.address = address
+
+    async def close(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+
+class TcpTransport:
+    """TCP (optionally TLS) streams for links; the node owns every task."""
+
+    def __init__(
+        self,
+        *,
+        server_ssl: ssl.SSLContext | None = None,
+        client_ssl: ssl.SSLContext | None = None,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self._server_ssl = server_ssl
+        self._client_ssl = client_ssl
+        self._connect_timeout = connect_timeout
+
+    async def listen(self, address: str, on_connection: InboundHandler) -> Listener:
+        host, port = split_address(address)
+
+        def accepted(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            on_connection(r, w)
+
+        server = await asyncio.start_server(accepted, host, port, ssl=self._server_ssl)
+        sock = server.sockets[0].getsockname()
+        bound = f"[{sock[0]}]:{sock[1]}" if ":" in sock[0] else f"{sock[0]}:{sock[1]}"
+        return TcpListener(server, bound)
+
+    async def connect(self, address: str) -> tuple[ByteReader, ByteWriter]:
+        host, port = split_address(address)
+        server_hostname = host if self._client_ssl is not None else None
+        return await asyncio.wait_for(
+            asyncio.open_connection(
+                host, port, ssl=self._client_ssl, server_hostname=server_hostname
+            ),
+            self._connect_timeout,
+        )
+
+
+class Transport(Protocol):
+    async def listen(self, address: str, on_connection: InboundHandler) -> Listener: ...
+
+    async def connect(self, address: str) -> tuple[ByteReader, ByteWriter]: ...

@@ -1,0 +1,120 @@
+"""The local copy of one replicated table: ordered keys, prefix scans, bag or set.
+
+Keys are tuples of str/int/bytes. Python cannot compare a str with an int, so every key
+is mapped to a sort key `((rank, value), ...)` (int < bytes < str); that gives one total
+order on all nodes, which the join merge walk and prefix scans rely on.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import wire
+
+KeyPart = str | int | bytes
+Key = tuple[KeyPart, ...]
+Row = tuple[Key, Any]
+
+_RANK = {int: 0, bytes: 1, str: 2}
+
+
+def sort_key(key: Key) -> tuple[tuple[int, KeyPart], ...]:
+    """The cluster-wide total order of keys."""
+    try:
+        return tuple((_RANK[type(part)], part) for part in key)
+    except KeyError:
+        raise TypeError(f"key parts must be str, int or bytes: {key!r}") from None
+
+
+def check_key(key: Any) -> Key:
+    if not isinstance(key, tuple) or not key:
+        raise TypeError(f"table keys are non-empty tuples, got {key!r}")
+    sort_key(key)
+    return key
+
+
+class LocalStore:
+    """Ordered rows of one table on one node. `bag` keeps several values per key."""
+
+    def __init__(self, bag: bool = False) -> None:
+        self.bag = bag
+        self._rows: dict[Key, list[Any]] = {}
+        self._order: list[tuple[tuple[tuple[int, KeyPart], ...], Key]] = []
+
+    def __len__(self) -> int:
+        if self.bag:
+            return sum(len(v) for v in self._rows.values())
+        return len(self._rows)
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._rows
+
+    def get(self, key: Key) -> list[Any]:
+        return list(self._rows.get(key, ()))
+
+    def _add_key(self, key: Key) -> None:
+        bisect.insort(self._order, (sort_key(key), key))
+
+    def _drop_key(self, key: Key) -> None:
+        item = (sort_key(key), key)
+        i = bisect.bisect_left(self._order, item)
+        if i < len(self._order) and self._order[i][1] == key:
+            del self._order[i]
+
+    def insert(self, key: Key, value: Any) -> None:
+        values = self._rows.get(key)
+        if values is None:
+            self._rows[key] = [value]
+            self._add_key(key)
+        elif self.bag:
+            if value not in values:
+                values.append(value)
+        else:
+            values[0] = value
+
+    def insert_new(self, key: Key, value: Any) -> bool:
+        if key in self._rows:
+            return False
+        self.insert(key, value)
+        return True
+
+    def delete(self, key: Key) -> None:
+        if self._rows.pop(key, None) is not None:
+            self._drop_key(key)
+
+    def delete_object(self, key: Key, value: Any) -> None:
+        values = self._rows.get(key)
+        if values is None or value not in values:
+            return
+        values.remove(value)
+        if not values:
+            del self._rows[key]
+            self._drop_key(key)
+
+    def items(self) -> Iterator[Row]:
+        """Every row in key order."""
+        for _, key in self._order:
+            for value in self._rows[key]:
+                yield key, value
+
+    def prefix(self, prefix: Key) -> Iterator[Row]:
+        """Rows whose key starts with `prefix`, in key order."""
+        sk = sort_key(prefix)
+        n = len(sk)
+        i = bisect.bisect_left(self._order, (sk,))
+        while i < len(self._order):
+            ksk, key = self._order[i]
+            if ksk[:n] != sk:
+                return
+            for value in self._rows[key]:
+                yield key, value
+            i += 1
+
+    def select(self, pred: Callable[[Key, Any], bool]) -> list[Row]:
+        return [(k, v) for k, v in self.items() if pred(k, v)]
+
+    def memory(self) -> int:
+        """Bytes estimate: the msgpack size of every row plus per-row overhead."""
+        return sum(wire.encoded_size([k, v]) + 64 for k, v in self.items())
