@@ -147,6 +147,6 @@ def check_rules(rules: AccessRules, known_acls: set[str], where: str) -> list[st
         for index, entry in enumerate(entries):
             if entry.acl not in known_acls and entry.acl not in BUILTIN_ACLS:
                 problems.append(
-                    f"{where}.{name}[{index}].acl: unknown access class {quote(entry.acl)}"
+                    f"{where}.{name}[{index}].acl: no access class named {quote(entry.acl)}"
                 )
     return problems
