@@ -223,3 +223,26 @@ def _toml(text: str) -> ServerConfig:
     from meerkat.config import config_from_toml
 
     return config_from_toml(text)
+
+
+def test_the_cluster_secret_is_generated_once_under_the_data_dir(tmp_path: Path) -> None:
+    from meerkat.config import cluster_secret
+
+    config = _toml(f'[general]\ndata_dir = "{tmp_path / "data"}"\n')
+    first = cluster_secret(config)
+    assert len(first) >= 32
+    secret_file = tmp_path / "data" / "cluster.secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert cluster_secret(config) == first
+    assert sorted(p.name for p in secret_file.parent.iterdir()) == ["cluster.secret"]
+
+
+def test_a_configured_cluster_secret_wins(tmp_path: Path) -> None:
+    from meerkat.config import cluster_secret
+
+    config = _toml(
+        f'[general]\ndata_dir = "{tmp_path}"\n'
+        '[internal_databases.cets]\nsecret = "0123456789abcdef0123"\n'
+    )
+    assert cluster_secret(config) == b"0123456789abcdef0123"
+    assert not (tmp_path / "cluster.secret").exists()

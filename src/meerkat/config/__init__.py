@@ -9,7 +9,8 @@ The whole file is validated before anything starts; every problem is reported at
 * `match_rule` / `match_acl`: access rule evaluation;
 * `Loader`: the generic TOML -> dataclass builder, for module `Config` classes and tests;
 * `markdown_docs`: the option reference written to `docs/configuration.md`;
-* `pool_settings`: a database pool as `meerkat.db.settings.DatabaseSettings`.
+* `pool_settings`: a database pool as `meerkat.db.settings.DatabaseSettings`;
+* `cluster_secret`: the configured or generated (`<data_dir>/cluster.secret`) link secret.
 """
 
 from meerkat.config.access import match_acl, match_rule
@@ -19,12 +20,14 @@ from meerkat.config.load import config_from_dict, config_from_toml, load_config
 from meerkat.config.loader import Loader
 from meerkat.config.pools import pool_settings
 from meerkat.config.schema import HostSettings, ServerConfig
+from meerkat.config.secret_file import cluster_secret
 
 __all__ = [
     "ConfigError",
     "HostSettings",
     "Loader",
     "ServerConfig",
+    "cluster_secret",
     "config_from_dict",
     "config_from_toml",
     "load_config",
