@@ -1,0 +1,65 @@
+"""`ApiContext`: what the admin functions need of a running node.
+
+The server implements it (a small dataclass is enough); tests build one around an in-process
+kernel. Nothing here imports the server, listeners or GraphQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..auth.accounts import Accounts
+from ..core.clock import Clock
+from ..core.router import Router
+from ..core.sessions import SessionManager
+
+ClusterStatus = Callable[[], Awaitable[dict[str, Any]]]
+"""Returns the CETS `systemInfo` map (keys as in GraphQL `cets.systemInfo`)."""
+
+
+class ApiContext(Protocol):
+    """A node as the admin API sees it.
+
+    - ``hosts``: the served XMPP domains.
+    - ``node``: this node's name (``meerkat@host``), used in messages and session info.
+    - ``sessions`` / ``router`` / ``accounts``: the kernel's session manager, router and
+      account service.
+    - ``stores``: the feature stores (``stores.roster`` ...), for categories still to come.
+    - ``clock``: wall and monotonic time; ``started_at`` is ``clock.monotonic()`` at start.
+    - ``version``: the server version string; ``commit_hash``: the build's commit, or "".
+    - ``cluster_status``: optional provider of the CETS status (None on a single node).
+    - ``s2s_counts``: optional provider of (incoming, outgoing) s2s connection counts.
+    """
+
+    hosts: Collection[str]
+    node: str
+    sessions: SessionManager
+    router: Router
+    accounts: Accounts
+    stores: Any
+    clock: Clock
+    started_at: float
+    version: str
+    commit_hash: str
+    cluster_status: ClusterStatus | None
+    s2s_counts: Callable[[], tuple[int, int]] | None
+
+
+@dataclass
+class NodeApiContext:
+    """A plain `ApiContext`: the server may use it as is, tests build one around a kernel."""
+
+    hosts: Collection[str]
+    node: str
+    sessions: SessionManager
+    router: Router
+    accounts: Accounts
+    clock: Clock
+    started_at: float
+    version: str
+    stores: Any = None
+    commit_hash: str = ""
+    cluster_status: ClusterStatus | None = None
+    s2s_counts: Callable[[], tuple[int, int]] | None = None
