@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -246,3 +247,27 @@ def test_a_configured_cluster_secret_wins(tmp_path: Path) -> None:
     )
     assert cluster_secret(config) == b"0123456789abcdef0123"
     assert not (tmp_path / "cluster.secret").exists()
+
+
+def test_every_commented_out_example_in_the_example_file_is_valid() -> None:
+    from dataclasses import dataclass
+
+    from meerkat.config import config_from_toml
+
+    @dataclass(frozen=True)
+    class Roster:
+        pass
+
+    @dataclass(frozen=True)
+    class Ping:
+        send_pings: bool = False
+
+    option = re.compile(r"^(\s*)# ?(\s*(\[|[a-z_]+ = ).*)$")
+    lines = (ROOT / "meerkat.toml").read_text(encoding="utf-8").splitlines()
+    uncommented = [option.sub(r"\1\2", line) for line in lines]
+    assert uncommented != lines
+    config = config_from_toml("\n".join(uncommented), {"mod_roster": Roster, "mod_ping": Ping})
+    assert config.general.node_name == "meerkat@xmpp1.example.com"
+    assert config.listen.s2s[0].port == 5269
+    assert config.modules == {"mod_roster": Roster(), "mod_ping": Ping(send_pings=True)}
+    assert config.for_host("localhost").auth.methods == ("anonymous",)

@@ -68,7 +68,7 @@ class GeneralConfig:
         default=1,
         metadata=doc(
             "Number of server processes on this machine. N > 1 starts N clustered nodes "
-            "(`<node_name>-<i>`) sharing the listening ports, one per core."
+            "(named after `node_name` with the worker number) sharing the listening ports."
         ),
     )
     max_fsm_queue: int = field(
