@@ -1,4 +1,4 @@
-"""Clocks: the real one, and a manual one for tests. Protocol code takes a clock, never reads time."""
+"""Clocks: the system's and a manual one for tests; protocol code takes a clock as input."""
 
 from __future__ import annotations
 

@@ -42,8 +42,8 @@ class SessionRecord:
 class SessionHandle(Protocol):
     """What the manager needs of a session running on this node."""
 
-    def deliver(self, acc: Acc) -> None:
-        """Queue a routed stanza for the client (non-blocking; may close an overloaded session)."""
+    def deliver(self, acc: Acc) -> bool:
+        """Queue a routed stanza for the client; False when the session can no longer take it."""
         ...
 
     def kick(self, condition: str, text: str | None = None) -> None:
@@ -168,8 +168,7 @@ class SessionManager:
         """Hand a stanza to one session; False when that session is gone."""
         handle = self._handles.get(record.sid)
         if handle is not None:
-            handle.deliver(acc)
-            return True
+            return handle.deliver(acc)
         if record.node != self.node and self.remote_deliver is not None:
             return await self.remote_deliver(record, acc)
         return False
@@ -177,10 +176,7 @@ class SessionManager:
     def deliver_local(self, sid: str, acc: Acc) -> bool:
         """Deliver to a session on this node by sid (used for stanzas forwarded by a peer)."""
         handle = self._handles.get(sid)
-        if handle is None:
-            return False
-        handle.deliver(acc)
-        return True
+        return handle is not None and handle.deliver(acc)
 
 
 def highest_priority(records: list[SessionRecord]) -> list[SessionRecord]:

@@ -1,0 +1,87 @@
+"""`meerkat`: start a node from `meerkat.toml` (or embedded defaults)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_config
+from .db import DatabaseError
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="meerkat", description="Run a Meerkat XMPP node.")
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=None,
+        help="configuration file (default: ./meerkat.toml if present, else embedded defaults)",
+    )
+    parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    return parser.parse_args(argv)
+
+
+def _setup_logging(level: str) -> None:
+    levels = {
+        "none": logging.CRITICAL + 10,
+        "emergency": logging.CRITICAL,
+        "alert": logging.CRITICAL,
+        "critical": logging.CRITICAL,
+        "error": logging.ERROR,
+        "warning": logging.WARNING,
+        "notice": logging.INFO,
+        "info": logging.INFO,
+        "debug": logging.DEBUG,
+        "all": logging.DEBUG,
+    }
+    logging.basicConfig(
+        level=levels.get(level, logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    from .modules import DEFAULT_MODULES, MODULES
+
+    path = args.config
+    if path is None and Path("meerkat.toml").exists():
+        path = Path("meerkat.toml")
+    try:
+        config = load_config(path, MODULES, DEFAULT_MODULES)
+    except ConfigError as exc:
+        print(f"meerkat: invalid configuration {path or '(defaults)'}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    if args.check:
+        print("configuration OK")
+        return 0
+    _setup_logging(config.general.loglevel)
+    from .server import Node
+
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but keep running without
+        runner = asyncio.run
+    try:
+        runner(Node(config).run())
+    except DatabaseError as exc:
+        print(f"meerkat: database: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"meerkat: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

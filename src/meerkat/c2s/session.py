@@ -1,0 +1,634 @@
+"""`C2SSession`: one client connection as an explicit state machine (RFC 6120 §4-7).
+
+One task per connection consumes the session's mailbox in order: chunks read from the
+transport, stanzas routed to the client, and control messages (kick, shutdown). A reader task
+feeds the mailbox one chunk at a time, so a negotiation step (STARTTLS, a stream restart)
+always completes before the next bytes are looked at. Stanzas routed to the session are queued
+without waiting; a session that falls `max_mailbox` stanzas behind, or whose client does not
+read what it is sent, is closed with a clear reason rather than buffered without bound.
+
+The hard parts: every exit path (client close, socket error, stream error, kick, shutdown)
+goes through `_terminate`, which unregisters the session, runs the disconnect hooks and
+re-routes stanzas still queued for it, so nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import Any
+
+from ..core.acc import Acc
+from ..core.hooks import (
+    C2S_STREAM_FEATURES,
+    SM_REGISTER_CONNECTION,
+    SM_REMOVE_CONNECTION,
+    UNSET_PRESENCE,
+    USER_RECEIVE_PACKET,
+    USER_SEND_IQ,
+    USER_SEND_MESSAGE,
+    USER_SEND_PACKET,
+    USER_SEND_PRESENCE,
+    XMPP_PRESEND_ELEMENT,
+    Hook,
+)
+from ..core.iq import iq_result
+from ..core.sessions import SessionRecord
+from ..xmpp import ns
+from ..xmpp.element import Element
+from ..xmpp.errors import StanzaError, StreamError, error_reply
+from ..xmpp.jid import Jid, JidError, prep_resource
+from ..xmpp.sasl.channel_binding import PREFERENCE as CB_PREFERENCE
+from ..xmpp.sasl.mechanisms import offered_mechanisms
+from ..xmpp.stream import (
+    STREAM_CLOSE,
+    WS_CLOSE,
+    StreamClosed,
+    StreamOpened,
+    XmlStream,
+    stream_header,
+    ws_open,
+)
+from . import stanzas
+from .node import C2SNode
+from .sasl import Challenge, Failure, SaslExchange, Success
+from .settings import C2SSettings
+from .states import State
+from .transport import Transport
+
+log = logging.getLogger(__name__)
+
+_SEND_HOOKS: dict[str, Hook] = {
+    "message": USER_SEND_MESSAGE,
+    "presence": USER_SEND_PRESENCE,
+    "iq": USER_SEND_IQ,
+}
+_STANZAS = frozenset({"message", "presence", "iq"})
+
+
+class _Control:
+    """A control message in the mailbox."""
+
+    __slots__ = ("condition", "kind", "text")
+
+    def __init__(self, kind: str, condition: str = "", text: str | None = None) -> None:
+        self.kind, self.condition, self.text = kind, condition, text
+
+
+class C2SSession:
+    """A client's stream, from TCP accept to close. Also the `ClientSession` hooks see."""
+
+    def __init__(self, node: C2SNode, settings: C2SSettings, transport: Transport) -> None:
+        self.node = node
+        self.settings = settings
+        self.transport = transport
+        self.fsm = State.WAIT_FOR_STREAM
+        self.stream_id = ""
+        self.host = ""
+        self.authenticated: Jid | None = None
+        self._jid: Jid | None = None
+        self._jid_str = ""
+        self._record: SessionRecord | None = None
+        self._presence: Element | None = None
+        self._mod_state: dict[str, dict[str, Any]] = {}
+        self._parser = self._new_parser()
+        self._header_sent = False
+        self._mailbox: asyncio.Queue[bytes | Acc | _Control] = asyncio.Queue()
+        self._routed = 0
+        self._chunk_done = asyncio.Event()
+        self._sasl: SaslExchange | None = None
+        self._sasl_failures = 0
+        self._close_request: StreamError | None = None
+        self._params: dict[str, Any] = {"session": self}
+
+    # -- ClientSession (what hooks see) ---------------------------------------------------
+    @property
+    def jid(self) -> Jid:
+        assert self._jid is not None, "session not bound"
+        return self._jid
+
+    @property
+    def sid(self) -> str:
+        return self._record.sid if self._record is not None else ""
+
+    @property
+    def host_type(self) -> str:
+        return self.host
+
+    @property
+    def record(self) -> SessionRecord:
+        assert self._record is not None, "session not bound"
+        return self._record
+
+    @property
+    def available(self) -> bool:
+        return self._presence is not None
+
+    @property
+    def last_presence(self) -> Element | None:
+        return self._presence
+
+    @property
+    def peer(self) -> tuple[str, int]:
+        return self.transport.peer
+
+    def state(self, module: str) -> dict[str, Any]:
+        return self._mod_state.setdefault(module, {})
+
+    def send(self, element: Element) -> None:
+        self._write(element)
+
+    def close(self, condition: str, text: str | None = None) -> None:
+        self._close_request = StreamError(condition, text)
+
+    async def set_presence(self, presence: Element | None) -> None:
+        self._presence = presence
+        if self._record is None:
+            return
+        priority: int | None = None
+        if presence is not None:
+            priority = _priority(presence)
+        if priority != self._record.priority:
+            self._record = await self.node.sessions.update(self._record, priority=priority)
+
+    # -- SessionHandle (what the session manager sees) ------------------------------------
+    def deliver(self, acc: Acc) -> bool:
+        if self.fsm is State.CLOSED:
+            return False
+        if self._routed >= self.settings.max_mailbox:
+            self.kick("policy-violation", "too many stanzas queued for this client")
+            return False
+        self._routed += 1
+        self._mailbox.put_nowait(acc)
+        return True
+
+    def kick(self, condition: str, text: str | None = None) -> None:
+        self._mailbox.put_nowait(_Control("kick", condition, text))
+
+    def shutdown(self) -> None:
+        self._mailbox.put_nowait(_Control("kick", "system-shutdown"))
+
+    # -- the task ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve the connection until it closes. Never raises for a misbehaving peer."""
+        self.node.live.add(self)
+        reader = asyncio.get_running_loop().create_task(self._read_loop())
+        reason = "closed"
+        try:
+            reason = await self._serve()
+        except StreamError as exc:
+            reason = exc.condition
+            self._send_stream_error(exc)
+        except (ConnectionError, OSError) as exc:
+            reason = f"socket: {exc}"
+        except Exception:
+            log.exception("c2s_session_crashed jid=%s", self._jid_str)
+            reason = "internal-server-error"
+            self._send_stream_error(StreamError("internal-server-error"))
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader  # its own end is not news
+            await self._terminate(reason)
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                data = await self.transport.read()
+            except (ConnectionError, OSError):
+                data = b""
+            self._chunk_done.clear()
+            self._mailbox.put_nowait(data)
+            if not data:
+                return
+            await self._chunk_done.wait()
+
+    async def _serve(self) -> str:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.state_timeout
+        while True:
+            if self.fsm is State.SESSION_ESTABLISHED:
+                item = await self._mailbox.get()
+            else:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise StreamError("connection-timeout", "negotiation took too long")
+                try:
+                    item = await asyncio.wait_for(self._mailbox.get(), remaining)
+                except TimeoutError:
+                    raise StreamError("connection-timeout", "negotiation took too long") from None
+            if isinstance(item, bytes):
+                if not item:
+                    return "client closed the connection"
+                before = self.fsm
+                closed = await self._on_data(item)
+                self._chunk_done.set()
+                if closed:
+                    self._write_raw(WS_CLOSE if self.transport.framed else STREAM_CLOSE)
+                    return "client closed the stream"
+                if self.fsm is not before:
+                    deadline = loop.time() + self.settings.state_timeout
+            elif isinstance(item, Acc):
+                self._routed -= 1
+                await self._on_routed(item)
+            else:
+                raise StreamError(item.condition, item.text)
+            if self._close_request is not None:
+                raise self._close_request
+            if self.transport.buffered() > self.settings.max_output_buffer:
+                raise StreamError("policy-violation", "client does not read its stream")
+
+    async def _on_data(self, data: bytes) -> bool:
+        """Feed bytes to the parser and act on each event; True when the client closed."""
+        for event in self._parser.feed(data):
+            if isinstance(event, Element):
+                await self._on_element(event)
+            elif isinstance(event, StreamOpened):
+                await self._on_stream_open(event)
+            else:
+                assert isinstance(event, StreamClosed)
+                return True
+            if self._close_request is not None or self.fsm is State.WAIT_FOR_STREAM:
+                break  # a stream restart: the rest of this chunk belongs to no stream
+        return False
+
+    # -- stream open and features -------------------------------------------------------------
+    async def _on_stream_open(self, event: StreamOpened) -> None:
+        if self.fsm is not State.WAIT_FOR_STREAM:
+            raise StreamError("not-well-formed", "unexpected stream header")
+        attrs = event.attrs
+        self.stream_id = secrets.token_hex(8)
+        to = attrs.get("to", "")
+        try:
+            host = Jid.parse(to).domain if to else ""
+        except JidError:
+            host = ""
+        if not self.host:
+            self.host = host if host in self.settings.hosts else next(iter(self.settings.hosts))
+        self._send_header(attrs.get("xml:lang"))
+        if host not in self.settings.hosts or (self.authenticated and host != self.host):
+            raise StreamError("host-unknown", f"this server does not serve {to!r}")
+        if event.content_ns != ns.CLIENT and not self.transport.framed:
+            raise StreamError("invalid-namespace", "content namespace must be jabber:client")
+        version = attrs.get("version", "")
+        if not version.startswith("1."):
+            raise StreamError("unsupported-version", "this server speaks XMPP 1.0")
+        if self.authenticated is None:
+            self._write(stanzas.features(self._pre_auth_features()))
+            self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
+        else:
+            self._write(stanzas.features(await self._post_auth_features()))
+            self.fsm = State.WAIT_FOR_FEATURE_AFTER_AUTH
+
+    def _send_header(self, lang: str | None) -> None:
+        if self.transport.framed:
+            self._write_raw(ws_open(from_=self.host, id=self.stream_id))
+        else:
+            self._write_raw(stream_header(from_=self.host, id=self.stream_id))
+        self._header_sent = True
+
+    def _tls_required_missing(self) -> bool:
+        return self.settings.tls_mode == "starttls_required" and not self.transport.secure
+
+    def _pre_auth_features(self) -> list[Element]:
+        out: list[Element] = []
+        if not self.transport.secure and self.transport.can_starttls:
+            out.append(stanzas.starttls_feature(self._tls_required_missing()))
+            if self._tls_required_missing():
+                return out
+        mechanisms = self._mechanisms()
+        if mechanisms:
+            out.append(stanzas.mechanisms_feature(mechanisms))
+        if self.settings.register_enabled:
+            out.append(Element("register", ns.REGISTER_FEATURE))
+        return out
+
+    def _mechanisms(self) -> list[str]:
+        return offered_mechanisms(
+            self.settings.mechanisms,
+            tls=self.transport.secure,
+            channel_bindings=list(self.transport.channel_bindings()),
+            scram_hashes=self.settings.scram_hashes,
+        )
+
+    async def _post_auth_features(self) -> list[Element]:
+        out = [stanzas.bind_feature(), stanzas.session_feature()]
+        await self.node.hooks.run(C2S_STREAM_FEATURES, self.host, out, self._params)
+        return out
+
+    # -- elements by state ------------------------------------------------------------------
+    async def _on_element(self, el: Element) -> None:
+        state = self.fsm
+        if state is State.SESSION_ESTABLISHED:
+            await self._on_stanza(el)
+        elif state is State.WAIT_FOR_FEATURE_BEFORE_AUTH:
+            await self._before_auth(el)
+        elif state is State.WAIT_FOR_SASL_RESPONSE:
+            await self._sasl_response(el)
+        elif state is State.WAIT_FOR_FEATURE_AFTER_AUTH:
+            await self._after_auth(el)
+        else:
+            raise StreamError("not-well-formed", "element before stream header")
+
+    async def _before_auth(self, el: Element) -> None:
+        if el.xmlns == ns.TLS and el.name == "starttls":
+            if self.transport.secure or not self.transport.can_starttls:
+                raise StreamError("policy-violation", "TLS already negotiated or unavailable")
+            self._write_raw(stanzas.proceed().to_string().encode())
+            await self.transport.start_tls()
+            self._restart_stream()
+            return
+        if self._tls_required_missing():
+            raise StreamError("policy-violation", "use of STARTTLS required")
+        if el.xmlns == ns.SASL and el.name == "auth":
+            await self._sasl_auth(el)
+            return
+        if el.xmlns == ns.SASL and el.name == "abort":
+            self._write(stanzas.sasl_failure("aborted"))
+            return
+        if (
+            self.settings.register_enabled
+            and el.name == "iq"
+            and el.xmlns == ns.CLIENT
+            and el.find("query", ns.REGISTER) is not None
+        ):
+            await self._preauth_register(el)
+            return
+        raise StreamError("not-authorized", "authenticate first")
+
+    async def _preauth_register(self, iq: Element) -> None:
+        server = Jid("", self.host)
+        anon = Jid("", self.host, f"preauth-{self.stream_id}")
+        acc = Acc(iq, anon, server, host_type=self.host, timestamp=self.node.clock.now())
+        acc.scratch["preauth"] = True
+        acc.scratch["peer_ip"] = self.transport.peer[0]
+        reply = await self.node.iq.handle("local", acc)
+        if reply is not None:
+            reply.attrs.pop("to", None)
+            reply.attrs.pop("from", None)
+            self._write(reply)
+
+    async def _sasl_auth(self, el: Element) -> None:
+        mechanism = el.attrs.get("mechanism", "")
+        offered = self._mechanisms()
+        if mechanism not in offered:
+            self._write(stanzas.sasl_failure("invalid-mechanism"))
+            return
+        text = el.text
+        initial = None if not text.strip() else stanzas.decode_sasl_payload(text)
+        if text.strip() and initial is None:
+            self._write(stanzas.sasl_failure("incorrect-encoding"))
+            return
+        bindings = self.transport.channel_bindings()
+        self._sasl = SaslExchange(
+            self.node.accounts,
+            self.host,
+            mechanism,
+            bindings,
+            any(m.endswith("-PLUS") for m in offered),
+            self.node.mock_secret,
+        )
+        await self._sasl_outcome(await self._sasl.start(initial))
+
+    async def _sasl_response(self, el: Element) -> None:
+        if el.xmlns == ns.SASL and el.name == "abort":
+            self._sasl = None
+            self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
+            self._write(stanzas.sasl_failure("aborted"))
+            return
+        if el.xmlns != ns.SASL or el.name != "response" or self._sasl is None:
+            raise StreamError("not-authorized", "expected a SASL response")
+        data = stanzas.decode_sasl_payload(el.text)
+        if data is None:
+            self._sasl = None
+            self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
+            self._write(stanzas.sasl_failure("incorrect-encoding"))
+            return
+        await self._sasl_outcome(await self._sasl.respond(data))
+
+    async def _sasl_outcome(self, outcome: Challenge | Success | Failure) -> None:
+        address = self.transport.peer[0]
+        if isinstance(outcome, Challenge):
+            self._write(stanzas.sasl_data("challenge", outcome.data))
+            self.fsm = State.WAIT_FOR_SASL_RESPONSE
+            return
+        self._sasl = None
+        throttle = self.node.throttle
+        if isinstance(outcome, Success):
+            throttle.succeeded(address)
+            self.authenticated = outcome.jid
+            self._write(stanzas.sasl_data("success", outcome.data))
+            self._restart_stream()
+            return
+        delay = throttle.delay(address, self.node.clock.monotonic())
+        throttle.failed(address, self.node.clock.monotonic())
+        if delay:
+            await asyncio.sleep(delay)
+        self._sasl_failures += 1
+        self._write(stanzas.sasl_failure(outcome.condition, outcome.text))
+        self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
+        if self._sasl_failures >= 5:
+            raise StreamError("policy-violation", "too many authentication failures")
+
+    def _restart_stream(self) -> None:
+        self._parser = self._new_parser()
+        self.fsm = State.WAIT_FOR_STREAM
+
+    def _new_parser(self) -> XmlStream:
+        return XmlStream(
+            max_stanza_size=self.settings.max_stanza_size,
+            max_depth=self.settings.max_depth,
+            framed=self.transport.framed,
+        )
+
+    async def _after_auth(self, el: Element) -> None:
+        if el.name != "iq" or el.xmlns != ns.CLIENT:
+            raise StreamError("not-authorized", "bind a resource first")
+        bind = el.find("bind", ns.BIND)
+        if bind is None or el.attrs.get("type") != "set":
+            if el.find("session", ns.SESSION) is not None:
+                self._write(error_reply(el, StanzaError("not-allowed", text="bind first")))
+                return
+            raise StreamError("not-authorized", "bind a resource first")
+        requested = bind.find_text("resource")
+        try:
+            resource = prep_resource(requested) if requested else secrets.token_hex(8)
+        except JidError:
+            self._write(error_reply(el, StanzaError("bad-request", text="invalid resource")))
+            return
+        assert self.authenticated is not None
+        await self._open_session(self.authenticated.with_resource(resource))
+        self._write(stanzas.bind_result(el.attrs.get("id", ""), self._jid_str))
+
+    async def _open_session(self, jid: Jid) -> None:
+        sessions = self.node.sessions
+        ip, port = self.transport.peer
+        record = SessionRecord(
+            sid=sessions.new_sid(self.node.clock.now()),
+            jid=jid,
+            node=self.node.node,
+            info={
+                "ip": ip,
+                "port": port,
+                "connection": "c2s_tls" if self.transport.secure else "c2s",
+                "started": self.node.clock.now(),
+            },
+        )
+        self._jid, self._jid_str, self._record = jid, str(jid), record
+        await sessions.open(record, self)
+        self.fsm = State.SESSION_ESTABLISHED
+        await self.node.hooks.run(
+            SM_REGISTER_CONNECTION,
+            self.host,
+            None,
+            {"session": self, "jid": jid, "sid": record.sid},
+        )
+
+    # -- established: stanzas from the client ---------------------------------------------
+    async def _on_stanza(self, el: Element) -> None:
+        name = el.name
+        if name not in _STANZAS or el.xmlns != ns.CLIENT:
+            raise StreamError("unsupported-stanza-type", f"<{name}/> in {el.xmlns}")
+        attrs = el.attrs
+        frm = attrs.get("from")
+        if frm is not None and frm != self._jid_str:
+            try:
+                claimed = Jid.parse(frm)
+            except JidError:
+                raise StreamError("invalid-from") from None
+            if claimed != self._jid and claimed != self.jid.bare:
+                raise StreamError("invalid-from", "from does not match the session's JID")
+        attrs["from"] = self._jid_str
+        to = attrs.get("to")
+        if to is None:
+            to_jid = self.jid.bare
+        else:
+            try:
+                to_jid = Jid.parse(to)
+            except JidError:
+                if attrs.get("type") != "error":
+                    reply = error_reply(el, StanzaError("jid-malformed"))
+                    reply.attrs.pop("from", None)
+                    self._write(reply)
+                return
+        if name == "iq" and (to is None or to_jid == self.jid.bare) and _is_session_iq(el):
+            self._write(iq_result(el))
+            return
+        acc = Acc(
+            el,
+            self.jid,
+            to_jid,
+            host_type=self.host,
+            timestamp=self.node.clock.now(),
+            origin_sid=self.sid,
+        )
+        hooks = self.node.hooks
+        params = self._params
+        if await hooks.run(USER_SEND_PACKET, self.host, acc, params):
+            return
+        if await hooks.run(_SEND_HOOKS[name], self.host, acc, params):
+            return
+        if name == "presence" and to is None:
+            # A broadcast presence that no module took: at least keep the session's state.
+            ptype = attrs.get("type")
+            if ptype is None:
+                await self.set_presence(el)
+            elif ptype == "unavailable":
+                await self.set_presence(None)
+            return
+        await self.node.router.route(acc)
+
+    # -- established: stanzas for the client ------------------------------------------------
+    async def _on_routed(self, acc: Acc) -> None:
+        if await self.node.hooks.run(USER_RECEIVE_PACKET, self.host, acc, self._params):
+            return
+        await self.send_element(acc.element)
+
+    async def send_element(self, el: Element) -> None:
+        """Write an element to the client through the pre-send hook (SM, CSI)."""
+        hooks = self.node.hooks
+        if hooks.has_handlers(XMPP_PRESEND_ELEMENT, self.host) and await hooks.run(
+            XMPP_PRESEND_ELEMENT, self.host, el, self._params
+        ):
+            return
+        self._write(el)
+
+    # -- writing ----------------------------------------------------------------------------
+    def _write(self, el: Element) -> None:
+        if el.xmlns == ns.STREAM:
+            self._write_raw(_stream_level(el))
+            return
+        parent = el.xmlns if el.xmlns in (ns.CLIENT, "", ns.SERVER) else ns.CLIENT
+        if not el.xmlns:
+            el.xmlns = ns.CLIENT
+        self._write_raw(el.to_string(parent).encode())
+
+    def _write_raw(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def _send_stream_error(self, exc: StreamError) -> None:
+        try:
+            if not self._header_sent:
+                self.host = self.host or next(iter(self.settings.hosts))
+                self._send_header(None)
+            self._write_raw(_stream_level(exc.to_element()))
+            self._write_raw(WS_CLOSE if self.transport.framed else STREAM_CLOSE)
+        except (ConnectionError, OSError):
+            pass
+
+    # -- the end ----------------------------------------------------------------------------
+    async def _terminate(self, reason: str) -> None:
+        self.fsm = State.CLOSED
+        self.node.live.discard(self)
+        record, self._record = self._record, None
+        try:
+            if record is not None:
+                was_available = self._presence is not None
+                await self.node.sessions.close(record)
+                self._record = record
+                params = {
+                    "session": self,
+                    "jid": record.jid,
+                    "sid": record.sid,
+                    "reason": reason,
+                    "was_available": was_available,
+                }
+                if was_available:
+                    await self.node.hooks.run(UNSET_PRESENCE, self.host, None, params)
+                await self.node.hooks.run(SM_REMOVE_CONNECTION, self.host, None, params)
+                self._presence = None
+        finally:
+            self.transport.close()
+            await self._reroute_queued()
+        log.debug("c2s_session_closed", extra={"jid": self._jid_str, "reason": reason})
+
+    async def _reroute_queued(self) -> None:
+        while not self._mailbox.empty():
+            item = self._mailbox.get_nowait()
+            if isinstance(item, Acc):
+                await self.node.router.route(item)
+
+
+def _priority(presence: Element) -> int:
+    text = presence.find_text("priority")
+    if text is None:
+        return 0
+    try:
+        return max(-128, min(127, int(text.strip())))
+    except ValueError:
+        return 0
+
+
+def _is_session_iq(el: Element) -> bool:
+    return el.attrs.get("type") == "set" and el.find("session", ns.SESSION) is not None
+
+
+def _stream_level(el: Element) -> bytes:
+    """Serialize a ``stream:``-prefixed element (features, error) with its children."""
+    inner = "".join(c.to_string(ns.CLIENT) if isinstance(c, Element) else c for c in el.children)
+    return f"<stream:{el.name}>{inner}</stream:{el.name}>".encode()
+
+
+__all__ = ["CB_PREFERENCE", "C2SSession"]
