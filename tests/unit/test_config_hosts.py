@@ -143,3 +143,66 @@ def test_host_config_auth_is_validated_as_a_whole_section() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_toml("[[host_config]]\nhost = 'localhost'\n[host_config.auth]\nmethods = []\n")
     assert info.value.problems == ["host_config[0].auth.methods: at least one method is required"]
+
+
+def test_a_mongooseim_style_cets_configuration_loads() -> None:
+    config = config_from_toml(
+        """
+        [general]
+          loglevel = "warning"
+          hosts = ["localhost"]
+          default_server_domain = "localhost"
+          registration_timeout = "infinity"
+          language = "en"
+          max_fsm_queue = 1000
+          sm_backend = "cets"
+          component_backend = "cets"
+          s2s_backend = "cets"
+        [[listen.c2s]]
+          port = 5222
+          access = "c2s"
+          shaper = "c2s_shaper"
+          max_stanza_size = 65536
+          [listen.c2s.tls]
+            mode = "starttls"
+        [[listen.http]]
+          port = 5551
+          ip_address = "127.0.0.1"
+          [[listen.http.handlers.mongoose_graphql_handler]]
+            host = "localhost"
+            path = "/api/graphql"
+            schema_endpoint = "admin"
+            username = "admin"
+            password = "secret"
+            allowed_categories = ["account", "cets", "session"]
+        [auth]
+          methods = ["rdbms"]
+          [auth.password]
+            format = "scram"
+            scram_iterations = 64
+        [internal_databases.cets]
+          cluster_name = "mongooseim"
+        [outgoing_pools.rdbms.default]
+          scope = "global"
+          workers = 5
+          [outgoing_pools.rdbms.default.connection]
+            driver = "pgsql"
+            host = "db.internal"
+            database = "mongooseim"
+            username = "mongooseim"
+            password = "mongooseim_secret"
+            tls.required = true
+        """
+    )
+    assert config.general.registration_timeout == "infinity"
+    assert config.listen.c2s[0].tls.mode == "starttls"
+    assert config.auth.password.scram_iterations == 64
+    pool = config.outgoing_pools.rdbms["default"]
+    assert (pool.workers, pool.connection.driver, pool.connection.host) == (
+        5,
+        "pgsql",
+        "db.internal",
+    )
+    assert pool.connection.tls is not None and pool.connection.tls.required
+    assert config.internal_databases.cets is not None
+    assert config.internal_databases.cets.cluster_name == "mongooseim"

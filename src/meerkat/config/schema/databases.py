@@ -93,6 +93,10 @@ class RdbmsPool:
 
     connection: RdbmsConnection = field(metadata=doc("Where the database is (required)."))
     workers: int = field(default=10, metadata=doc("Connections in the pool."))
+    scope: Literal["global"] = field(
+        default="global",
+        metadata=doc('Pools serve every domain ("global"); per host type pools are not supported.'),
+    )
     create_schema: bool | None = field(
         default=None,
         metadata=doc(

@@ -107,6 +107,21 @@ class GeneralConfig:
         ),
     )
 
+    # COMPAT: MongooseIM's CETS setups name the session, s2s and component backends; Meerkat
+    # always keeps them in the cluster's replicated tables, so "cets" is the only value.
+    sm_backend: Literal["cets"] = field(
+        default="cets",
+        metadata=doc(
+            "Where sessions live; always the cluster's tables (MongooseIM compatibility)."
+        ),
+    )
+    s2s_backend: Literal["cets"] = field(
+        default="cets", metadata=doc("Where s2s state lives (MongooseIM compatibility).")
+    )
+    component_backend: Literal["cets"] = field(
+        default="cets", metadata=doc("Where component routes live (MongooseIM compatibility).")
+    )
+
     def validate(self) -> list[str]:
         """Domains present, unique, and the default one among them; positive limits."""
         problems: list[str] = []
