@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from meerkat.config.loader import _is_union
+from meerkat.config.loader import is_union
 from meerkat.config.schema import ServerConfig
 
 _INTRO = """\
@@ -135,7 +135,7 @@ def _is_section(f: dataclasses.Field[Any], tp: Any) -> bool:
 
 
 def _strip_none(tp: Any) -> Any:
-    if _is_union(tp):
+    if is_union(tp):
         arms = [a for a in get_args(tp) if a is not type(None)]
         if len(arms) == 1:
             return arms[0]
@@ -150,7 +150,7 @@ def type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
         return " or ".join(_toml(a) for a in get_args(tp))
-    if _is_union(tp):
+    if is_union(tp):
         return " or ".join(type_name(a) for a in get_args(tp) if a is not type(None))
     if origin in (tuple, list):
         return f"array of {type_name(get_args(tp)[0])}"

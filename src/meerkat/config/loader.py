@@ -106,13 +106,14 @@ def describe_type(tp: Any) -> str:
         return "an array"
     if origin in (dict, Mapping) or dataclasses.is_dataclass(tp):
         return "a table"
-    if _is_union(tp):
+    if is_union(tp):
         arms = [a for a in get_args(tp) if a is not type(None)]
         return " or ".join(describe_type(a) for a in arms)
     return "any value"
 
 
-def _is_union(tp: Any) -> bool:
+def is_union(tp: Any) -> bool:
+    """Whether `tp` is `X | Y` (or `Optional`/`Union`)."""
     return get_origin(tp) in (typing.Union, types.UnionType)
 
 
@@ -136,7 +137,7 @@ class Loader:
         origin = get_origin(tp)
         if origin is Literal:
             return self._literal(tp, value, path)
-        if _is_union(tp):
+        if is_union(tp):
             return self._union(tp, value, path)
         if origin in (list, tuple):
             return self._sequence(tp, value, path)
