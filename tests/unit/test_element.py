@@ -1,0 +1,33 @@
+"""Element building, lookup and serialization."""
+
+from __future__ import annotations
+
+from meerkat.xmpp import ns
+from meerkat.xmpp.element import Element
+from meerkat.xmpp.errors import StanzaError, error_condition, error_reply
+
+
+def test_serialization_declares_namespaces_only_where_they_change() -> None:
+    iq = Element("iq", ns.CLIENT, {"type": "result", "id": "1"})
+    query = iq.add("query", ns.ROSTER)
+    query.add("item", attrs={"jid": "bob@localhost", "name": "Bob <&>"})
+    assert iq.to_string(ns.CLIENT) == (
+        '<iq type="result" id="1"><query xmlns="jabber:iq:roster">'
+        '<item jid="bob@localhost" name="Bob &lt;&amp;&gt;"/></query></iq>'
+    )
+
+
+def test_text_is_escaped() -> None:
+    msg = Element("message", ns.CLIENT)
+    msg.add("body", text="a < b & c > d")
+    assert "<body>a &lt; b &amp; c &gt; d</body>" in msg.to_string(ns.CLIENT)
+
+
+def test_error_reply_swaps_addresses_and_keeps_the_payload() -> None:
+    iq = Element("iq", ns.CLIENT, {"type": "get", "id": "7", "from": "a@b/c", "to": "b@b"})
+    iq.add("query", "urn:x")
+    reply = error_reply(iq, StanzaError("service-unavailable"))
+    assert reply.attrs == {"type": "error", "id": "7", "to": "a@b/c", "from": "b@b"}
+    assert reply.find("query", "urn:x") is not None
+    assert error_condition(reply) == "service-unavailable"
+    assert reply.find("error").attrs["type"] == "cancel"  # type: ignore[union-attr]
