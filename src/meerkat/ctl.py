@@ -185,7 +185,7 @@ def render_type(type_ref: dict[str, Any]) -> str:
     return str(type_ref["name"])
 
 
-def _is_list(type_ref: dict[str, Any]) -> bool:
+def _is_list(type_ref: dict[str, Any] | None) -> bool:
     while type_ref is not None:
         if type_ref["kind"] == "LIST":
             return True

@@ -200,16 +200,16 @@ class Accounts:
 
     async def list_users(self, domain: str) -> list[Jid]:
         """Accounts of a domain as bare JIDs, sorted; empty for an unknown domain."""
-        domain = _domain(domain)
-        if domain is None or domain not in self.hosts:
+        served = _domain(domain)
+        if served is None or served not in self.hosts:
             return []
-        return [Jid(u, domain) for u in await self.store.list_users(domain)]
+        return [Jid(u, served) for u in await self.store.list_users(served)]
 
     async def count_users(self, domain: str) -> int:
-        domain = _domain(domain)
-        if domain is None or domain not in self.hosts:
+        served = _domain(domain)
+        if served is None or served not in self.hosts:
             return 0
-        return await self.store.count_users(domain)
+        return await self.store.count_users(served)
 
     # -- passwords -------------------------------------------------------------------------------
     async def check_password(self, jid: Jid, password: str) -> bool:

@@ -18,6 +18,7 @@ from ..api import ApiContext, ApiError, account, server, session, stanza, stat
 __all__ = ["ADMIN_FIELDS", "RequestContext", "attach_resolvers"]
 
 Resolver = Callable[[ApiContext, dict[str, Any]], Awaitable[Any]]
+Info = GraphQLResolveInfo[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,20 +88,20 @@ async def _send_stanza(ctx: ApiContext, args: dict[str, Any]) -> Any:
 
 
 def _api_field(fn: Resolver) -> Callable[..., Awaitable[Any]]:
-    async def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    async def resolve(_root: Any, info: Info, **args: Any) -> Any:
         return await fn(info.context.api, args)
 
     return resolve
 
 
-def _category(_root: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
+def _category(_root: Any, info: Info) -> dict[str, Any]:
     allowed = info.context.allowed_categories
     if allowed is not None and info.field_name not in allowed:
         raise ApiError("category_disabled", "Category disabled")
     return {}
 
 
-def _check_auth(_root: Any, info: GraphQLResolveInfo) -> dict[str, Any]:
+def _check_auth(_root: Any, info: Info) -> dict[str, Any]:
     if info.context.authorized:
         return {"domain": None, "authStatus": "AUTHORIZED", "authType": "ADMIN"}
     return {"domain": None, "authStatus": "UNAUTHORIZED", "authType": "UNAUTHORIZED"}

@@ -152,9 +152,9 @@ def install_scalars(schema: GraphQLSchema) -> None:
             continue
         output = OUTPUT.get(name, str)
         literal = _literal(coerce)
-        scalar.coerce_input_value = coerce  # type: ignore[method-assign, assignment]
+        scalar.coerce_input_value = coerce
         scalar.parse_value = coerce  # type: ignore[method-assign, assignment]
         scalar.coerce_input_literal = literal
         scalar.parse_literal = literal  # type: ignore[method-assign]
-        scalar.coerce_output_value = output  # type: ignore[method-assign, assignment]
+        scalar.coerce_output_value = output
         scalar.serialize = output  # type: ignore[method-assign, assignment]
