@@ -15,13 +15,14 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .auth.accounts import Accounts
 from .c2s.node import C2SNode
 from .c2s.settings import C2SSettings
 from .c2s.throttle import AuthThrottle
-from .config import ServerConfig, pool_settings
+from .config import ServerConfig, match_rule, pool_settings
 from .config.schema.listen import C2SListener as C2SListenerConfig
 from .core.clock import Clock, SystemClock
 from .core.hooks import HookRegistry
@@ -92,6 +93,7 @@ class Node:
         self._module_manager: ModuleManager | None = None
         self._c2s_node: C2SNode | None = None
         self._stop_requested = asyncio.Event()
+        self._host_settings: dict[str, Any] = {}
 
     # -- start --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -143,6 +145,8 @@ class Node:
                 max_delay=slowdown.max_delay / 1000,
                 forget_after=slowdown.window,
             ),
+            access=self.access,
+            shapers={name: shaper.max_rate for name, shaper in self.config.shaper.items()},
         )
         try:
             await self._start_listeners()
@@ -196,9 +200,29 @@ class Node:
             mechanisms=tuple(sasl_from_config(auth.sasl_mechanisms)),
             scram_hashes=scram_hashes,
             max_mailbox=general.max_fsm_queue,
+            shaper_rule=listener.shaper,
             register_enabled="mod_register" in self.config.modules,
             language=general.language,
         )
+
+    def access(self, rule: str, jid: Jid, ip: str) -> str | int:
+        """Evaluate an access rule (`[access]`) for a user of one of our domains."""
+        host = jid.domain if jid.domain in self.hosts else self.default_host
+        settings = self._host_settings.get(host)
+        if settings is None:
+            settings = self._host_settings[host] = self.config.for_host(host)
+        value: str | int = match_rule(
+            settings.access,
+            settings.acl,
+            rule,
+            jid.local,
+            jid.domain,
+            ip,
+            resource=jid.resource,
+            host=host,
+            hosted=self.hosts,
+        )
+        return value
 
     async def _user_exists(self, jid: Jid) -> bool:
         if self.accounts is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,16 @@ from ..core.hooks import HookRegistry
 from ..core.iq import IqDispatcher
 from ..core.router import Router
 from ..core.sessions import SessionManager
+from ..xmpp.jid import Jid
 from .throttle import AuthThrottle
+
+AccessCheck = Callable[[str, Jid, str], "str | int"]
+"""(rule name, user JID, client IP) -> the rule's value ("allow", "deny", a shaper, a number)."""
+
+
+def allow_all(rule: str, jid: Jid, ip: str) -> str | int:
+    """The access check of a node with no rules: everything allowed, nothing shaped."""
+    return "none" if rule.endswith("shaper") else "allow"
 
 
 @dataclass
@@ -27,5 +37,8 @@ class C2SNode:
     throttle: AuthThrottle = field(default_factory=AuthThrottle)
     mock_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Key for the fake SCRAM credentials of unknown users (stable for the node's life)."""
+    access: AccessCheck = allow_all
+    shapers: Mapping[str, int] = field(default_factory=dict)
+    """Shaper name -> maximum bytes per second."""
     live: set[Any] = field(default_factory=set)
     """The running sessions of this node (for shutdown)."""

@@ -66,6 +66,8 @@ _SEND_HOOKS: dict[str, Hook] = {
     "iq": USER_SEND_IQ,
 }
 _STANZAS = frozenset({"message", "presence", "iq"})
+SHAPER_BURST = 2.0
+"""Seconds of traffic a shaped client may send at once before being slowed to its rate."""
 
 
 class _Control:
@@ -102,6 +104,7 @@ class C2SSession:
         self._sasl_failures = 0
         self._close_request: StreamError | None = None
         self._params: dict[str, Any] = {"session": self}
+        self._max_rate = 0
 
     # -- ClientSession (what hooks see) ---------------------------------------------------
     @property
@@ -194,6 +197,8 @@ class C2SSession:
             await self._terminate(reason)
 
     async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        allowance_at = loop.time()
         while True:
             try:
                 data = await self.transport.read()
@@ -204,6 +209,13 @@ class C2SSession:
             if not data:
                 return
             await self._chunk_done.wait()
+            if self._max_rate:
+                # Token bucket with a burst of SHAPER_BURST seconds: once the client is
+                # over its rate, reading pauses until it is back under it.
+                now = loop.time()
+                allowance_at = max(allowance_at, now - SHAPER_BURST) + len(data) / self._max_rate
+                if allowance_at - now > 0.01:
+                    await asyncio.sleep(allowance_at - now)
 
     async def _serve(self) -> str:
         loop = asyncio.get_running_loop()
@@ -416,9 +428,15 @@ class C2SSession:
             return
         self._sasl = None
         throttle = self.node.throttle
+        if (
+            isinstance(outcome, Success)
+            and self.node.access("c2s", outcome.jid, address) != "allow"
+        ):
+            outcome = Failure("not-authorized", "access denied")
         if isinstance(outcome, Success):
             throttle.succeeded(address)
             self.authenticated = outcome.jid
+            self._max_rate = self._shaper_rate(outcome.jid)
             self._write(stanzas.sasl_data("success", outcome.data))
             self._restart_stream()
             return
@@ -431,6 +449,15 @@ class C2SSession:
         self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
         if self._sasl_failures >= 5:
             raise StreamError("policy-violation", "too many authentication failures")
+
+    def _shaper_rate(self, jid: Jid) -> int:
+        rule = self.settings.shaper_rule
+        name = (
+            rule
+            if rule in self.node.shapers
+            else self.node.access(rule, jid, self.transport.peer[0])
+        )
+        return self.node.shapers.get(str(name), 0)
 
     def _restart_stream(self) -> None:
         self._parser = self._new_parser()
@@ -478,6 +505,7 @@ class C2SSession:
         )
         self._jid, self._jid_str, self._record = jid, str(jid), record
         await sessions.open(record, self)
+        await self._enforce_max_sessions(jid)
         self.fsm = State.SESSION_ESTABLISHED
         await self.node.hooks.run(
             SM_REGISTER_CONNECTION,
@@ -485,6 +513,16 @@ class C2SSession:
             None,
             {"session": self, "jid": jid, "sid": record.sid},
         )
+
+    async def _enforce_max_sessions(self, jid: Jid) -> None:
+        """Past `max_user_sessions`, the oldest of the user's other sessions is replaced."""
+        limit = self.node.access("max_user_sessions", jid, self.transport.peer[0])
+        if not isinstance(limit, int) or limit <= 0:
+            return
+        others = [r for r in self.node.sessions.user_sessions(jid) if r.sid != self.sid]
+        excess = len(others) + 1 - limit
+        for old in sorted(others, key=lambda r: r.info.get("started", 0.0))[: max(0, excess)]:
+            await self.node.sessions.kick(old, "conflict")
 
     # -- established: stanzas from the client ---------------------------------------------
     async def _on_stanza(self, el: Element) -> None:

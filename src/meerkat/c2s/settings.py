@@ -22,6 +22,8 @@ class C2SSettings:
     """Stanzas queued for a session before it is closed as too slow."""
     max_output_buffer: int = 4 << 20
     """Bytes waiting to be sent to a client before it is closed as too slow."""
+    shaper_rule: str = "c2s_shaper"
+    """Access rule (or shaper name) giving an authenticated user's maximum read rate."""
     register_enabled: bool = False
     """Offer in-band registration (XEP-0077) before authentication."""
     language: str = "en"
