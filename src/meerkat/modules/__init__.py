@@ -1,0 +1,71 @@
+"""The feature modules, by their MongooseIM config keys.
+
+`MODULES` is the static registry the server hands to `ModuleManager` and the config loader;
+`DEFAULT_MODULES` the modules (with their default config, `None`) enabled when the config
+file has no ``[modules]`` section.
+"""
+
+from __future__ import annotations
+
+from ..core.modules import Module
+from .caps import CapsModule, verification_string
+from .disco import DiscoModule
+from .last import LastModule
+from .offline import OfflineModule
+from .ping import PingModule
+from .presence import PresenceModule
+from .private import PrivateModule
+from .register import RegisterModule
+from .roster import RosterModule
+from .vcard import VcardModule
+from .version import VersionModule
+
+MODULES: dict[str, type[Module]] = {
+    cls.name: cls
+    for cls in (
+        CapsModule,
+        DiscoModule,
+        LastModule,
+        OfflineModule,
+        PingModule,
+        PresenceModule,
+        PrivateModule,
+        RegisterModule,
+        RosterModule,
+        VcardModule,
+        VersionModule,
+    )
+}
+
+DEFAULT_MODULES: dict[str, object] = {
+    name: None
+    for name in (
+        "mod_disco",
+        "mod_roster",
+        "mod_presence",
+        "mod_offline",
+        "mod_ping",
+        "mod_last",
+        "mod_vcard",
+        "mod_private",
+        "mod_version",
+        "mod_caps",
+    )
+}
+
+__all__ = [
+    "DEFAULT_MODULES",
+    "MODULES",
+    "CapsModule",
+    "DiscoModule",
+    "LastModule",
+    "OfflineModule",
+    "PingModule",
+    "PresenceModule",
+    "PrivateModule",
+    "RegisterModule",
+    "RosterModule",
+    "VcardModule",
+    "VersionModule",
+    "verification_string",
+]
