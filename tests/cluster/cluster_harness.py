@@ -32,6 +32,14 @@ async def wait_for(
         await asyncio.sleep(0.001)
 
 
+async def advance(clock: ManualClock, seconds: float, step: float = 0.5) -> None:
+    """Move virtual time in small steps so heartbeats keep healthy links up."""
+    while seconds > 0:
+        clock.advance(min(step, seconds))
+        seconds -= step
+        await asyncio.sleep(0.001)
+
+
 class Harness:
     def __init__(self) -> None:
         self.clock = ManualClock()

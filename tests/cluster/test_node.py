@@ -104,7 +104,7 @@ async def test_partitioned_peer_is_declared_down_after_missed_heartbeats(h: Harn
     await asyncio.sleep(0.01)
     assert a.node.is_up("b")
     h.net.partition([a.address], [b.address])
-    await wait_for(lambda: not a.node.is_up("b") and not b.node.is_up("a"), clock=h.clock, step=1.0)
+    await wait_for(lambda: not a.node.is_up("b") and not b.node.is_up("a"), clock=h.clock, step=0.5)
 
 
 async def test_events_async_iterator_yields_up_and_down(h: Harness) -> None:

@@ -102,7 +102,7 @@ async def test_write_waiting_for_a_partitioned_peer_returns_when_it_is_declared_
     write = asyncio.ensure_future(a.table("t").insert(("k",), 1))
     await asyncio.sleep(0.01)
     assert not write.done()
-    await wait_for(write.done, clock=h.clock, step=1.0)
+    await wait_for(write.done, clock=h.clock, step=0.5)
     assert a.table("t").peers == set()
     assert a.table("t").node_down_history == [("b", "heartbeat_timeout")]
 
@@ -162,7 +162,7 @@ async def test_leader_op_is_retried_on_wrong_leader_then_fails(h: Harness) -> No
     a.table("t").handle_wrong_leader = wrong.append
     b.table("t").peers.add(NodeId("z", "fake"))  # b now thinks z leads
     op = asyncio.ensure_future(a.table("t").insert_new(("k",), 1))
-    await wait_for(op.done, clock=h.clock, step=1.0)
+    await wait_for(op.done, clock=h.clock, step=0.5)
     with pytest.raises(LeaderOpFailed):
         op.result()
     assert len(wrong) == 8 and set(wrong) == {b.id}

@@ -134,12 +134,21 @@ class Link:
         try:
             await self._closed.wait()
         finally:
-            self.close("stopped")
+            # Close the stream first, synchronously: the awaits below may be cancelled.
+            self.abort("stopped")
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await _close_writer(self._writer)
         return self.close_reason or "closed"
+
+    def abort(self, reason: str) -> None:
+        """Close now, dropping unsent frames (shutdown, cleanup)."""
+        self.close(reason)
+        try:
+            self._writer.close()
+        except (ConnectionError, OSError, RuntimeError):
+            pass
 
     async def _read_loop(self, on_message: MessageHandler) -> None:
         try:

@@ -35,10 +35,10 @@ from .clock import Clock, SystemClock, with_timeout
 from .errors import (
     CallTimeout,
     ClusterError,
-    HandshakeError,
     HandshakeRejected,
     LinkClosed,
     PeerUnavailable,
+    ProtocolError,
     RemoteError,
 )
 from .link import ByteReader, ByteWriter, Link, LinkConfig, Listener, Transport, establish
@@ -113,6 +113,7 @@ class ClusterNode:
         self._nonce = nonce_factory
         self.call_timeout = call_timeout
         self._links: dict[str, Link] = {}
+        self._all_links: set[Link] = set()  # current, duplicate and retiring links
         self._pending_out: dict[str, int] = {}
         self._address_names: dict[str, str] = {}
         self._send_handlers: dict[str, SendHandler] = {}
@@ -145,6 +146,9 @@ class ClusterNode:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for link in list(self._all_links):
+            link.abort("node_stopping")
+        self._all_links.clear()
         for _, fut in self._calls.values():
             if not fut.done():
                 fut.set_exception(PeerUnavailable("local node stopped"))
@@ -273,7 +277,7 @@ class ClusterNode:
             if exc.reason == "duplicate" and dialed and (peer := self.peer(dialed[0])):
                 return peer
             raise PeerUnavailable(f"{address} refused the link: {exc.reason}") from exc
-        except (HandshakeError, TimeoutError, OSError) as exc:
+        except (ProtocolError, TimeoutError, OSError) as exc:
             raise PeerUnavailable(f"handshake with {address} failed: {exc}") from exc
         finally:
             for name in dialed:
@@ -308,7 +312,7 @@ class ClusterNode:
         except HandshakeRejected as exc:
             log.debug("cluster_link_rejected reason=%s", exc.reason)
             return
-        except (HandshakeError, TimeoutError) as exc:
+        except (ProtocolError, TimeoutError) as exc:
             log.warning("cluster_link_refused node=%s error=%s", self.name, exc)
             return
         except (ConnectionError, OSError) as exc:
@@ -327,6 +331,7 @@ class ClusterNode:
         return None
 
     def _activate(self, link: Link) -> None:
+        self._all_links.add(link)
         name = link.peer.node
         new_id = NodeId(name, link.peer.boot_id)
         current = self._links.get(name)
@@ -350,7 +355,10 @@ class ClusterNode:
         self.spawn(self._run_link(link), f"link:{name}")
 
     async def _run_link(self, link: Link) -> None:
-        reason = await link.run(self._on_message)
+        try:
+            reason = await link.run(self._on_message)
+        finally:
+            self._all_links.discard(link)
         name = link.peer.node
         if self._links.get(name) is link:
             del self._links[name]

@@ -1,0 +1,155 @@
+"""Real loopback TCP links: authentication, refusal of bad input, and that the node survives."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from meerkat.cluster import Cluster, ClusterConfig, LinkConfig, PeerUnavailable
+from meerkat.cluster.link import split_address
+
+LINKS = LinkConfig(
+    heartbeat_interval=0.2, heartbeat_misses=3, handshake_timeout=0.5, connect_timeout=2.0
+)
+
+MakeNode = Callable[..., Awaitable[Cluster]]
+
+
+@pytest.fixture
+async def make_node() -> AsyncIterator[MakeNode]:
+    started: list[Cluster] = []
+
+    async def make(name: str, secret: bytes = b"cluster-secret", **kw: object) -> Cluster:
+        c = Cluster(
+            ClusterConfig(node_name=name, secret=secret, listen_address="127.0.0.1:0", link=LINKS),
+            **kw,
+        )  # type: ignore[arg-type]
+        await c.start()
+        started.append(c)
+        return c
+
+    try:
+        yield make
+    finally:
+        for c in started:
+            await c.stop()
+
+
+async def raw_connection(c: Cluster) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = split_address(c.address)
+    return await asyncio.open_connection(host, port)
+
+
+async def closed_by_server(reader: asyncio.StreamReader, within: float = 3.0) -> bool:
+    """Read until EOF; True if the server closed the connection in time."""
+
+    async def drain() -> None:
+        while await reader.read(65536):
+            pass
+
+    try:
+        await asyncio.wait_for(drain(), within)
+    except (ConnectionError, OSError):
+        pass
+    return True
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except (ConnectionError, OSError):
+        pass
+
+
+async def assert_still_serving(c: Cluster, make_node: MakeNode, name: str) -> None:
+    other = await make_node(name)
+    other.on_call("ping", lambda peer, payload: "pong")
+    await c.node.connect(other.address)
+    assert await c.call(name, "ping", None) == "pong"
+
+
+async def test_nodes_with_the_same_secret_link_and_exchange_calls(make_node: MakeNode) -> None:
+    a = await make_node("a")
+    b = await make_node("b")
+    b.on_call("echo", lambda peer, payload: [peer.name, payload])
+    assert await a.node.connect(b.address) == b.id
+    assert await a.call("b", "echo", ("x", 1)) == ["a", ("x", 1)]
+    await asyncio.sleep(3 * LINKS.heartbeat_interval * LINKS.heartbeat_misses)
+    assert a.node.is_up("b") and b.node.is_up("a")  # heartbeats keep an idle link alive
+
+
+async def test_wrong_secret_is_refused_and_logged(
+    make_node: MakeNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = await make_node("a")
+    intruder = await make_node("x", secret=b"wrong")
+    with caplog.at_level(logging.WARNING), pytest.raises(PeerUnavailable):
+        await intruder.node.connect(a.address)
+    await asyncio.sleep(0.05)
+    assert not a.node.is_up("x")
+    assert any("cluster_link_refused" in r.getMessage() for r in caplog.records)
+    await assert_still_serving(a, make_node, "b")
+
+
+async def test_garbage_bytes_close_the_connection(make_node: MakeNode) -> None:
+    a = await make_node("a")
+    reader, writer = await raw_connection(a)
+    writer.write(b"\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1GET / HTTP/1.1\r\n\r\n")
+    await writer.drain()
+    assert await closed_by_server(reader)
+    await close(writer)
+    await assert_still_serving(a, make_node, "b")
+
+
+async def test_oversize_length_prefix_closes_the_connection(make_node: MakeNode) -> None:
+    a = await make_node("a")
+    reader, writer = await raw_connection(a)
+    writer.write(b"\xff\xff\xff\xff")
+    await writer.drain()
+    assert await closed_by_server(reader)
+    await close(writer)
+    await assert_still_serving(a, make_node, "b")
+
+
+async def test_silent_connection_is_dropped_after_the_handshake_timeout(
+    make_node: MakeNode,
+) -> None:
+    a = await make_node("a")
+    reader, writer = await raw_connection(a)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    assert await closed_by_server(reader, within=LINKS.handshake_timeout + 2)
+    assert loop.time() - start >= LINKS.handshake_timeout * 0.9
+    await close(writer)
+    await assert_still_serving(a, make_node, "b")
+
+
+async def test_stopped_peer_is_seen_down_and_its_calls_fail(make_node: MakeNode) -> None:
+    a = await make_node("a")
+    b = await make_node("b")
+    await a.node.connect(b.address)
+    await b.stop()
+    for _ in range(100):
+        if not a.node.is_up("b"):
+            break
+        await asyncio.sleep(0.02)
+    assert not a.node.is_up("b")
+    with pytest.raises(PeerUnavailable):
+        await a.call("b", "x", None)
+
+
+async def test_replicated_table_over_tcp(make_node: MakeNode) -> None:
+    nodes = [await make_node(f"n{i}") for i in range(3)]
+    for x in nodes:
+        x.create_table("t")
+    for x in nodes[1:]:
+        await nodes[0].node.connect(x.address)
+    await nodes[1].node.connect(nodes[2].address)
+    for x in nodes[1:]:
+        await nodes[0].tables.join("t", x.id)
+    await nodes[2].table("t").insert(("k",), {"v": b"\x00"})
+    assert all(x.table("t").get(("k",)) == {"v": b"\x00"} for x in nodes)
