@@ -49,6 +49,7 @@ _DEFAULTS = {
 
 def server_settings(driver: str) -> DatabaseSettings:
     """Settings for the shared test server's base database (`test`)."""
+
     def env(key: str) -> str:
         return os.environ.get(_ENV_PREFIX[driver] + key, _DEFAULTS[driver].get(key, ""))
 
@@ -163,7 +164,5 @@ async def db_settings(
 
 
 @pytest.fixture
-async def database(
-    db_driver: str, make_database: Callable[..., Awaitable[Database]]
-) -> Database:
+async def database(db_driver: str, make_database: Callable[..., Awaitable[Database]]) -> Database:
     return await make_database(db_driver)

@@ -27,9 +27,13 @@ _GONE = (
     pgerr.CrashShutdownError,
     pgerr.CannotConnectNowError,
     pgerr.TooManyConnectionsError,
+    # the server killed the session while a statement was in flight: asyncpg's protocol
+    # state machine gives up; the connection is unusable
+    pgerr.InternalClientError,
     ConnectionError,
     OSError,
 )
+_ERRORS = (pgerr.PostgresError, asyncpg.InterfaceError, pgerr.InternalClientError, OSError)
 
 
 class PgConnection:
@@ -86,7 +90,7 @@ class PgConnection:
     async def execute(self, sql: str, params: Params) -> int:
         try:
             status = await self._conn.execute(sql, *params)
-        except (pgerr.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _ERRORS as exc:
             raise self._translate(exc) from exc
         # "INSERT 0 3", "UPDATE 2", "DELETE 0", "CREATE TABLE"
         last = status.rsplit(" ", 1)[-1]
@@ -95,7 +99,7 @@ class PgConnection:
     async def fetchall(self, sql: str, params: Params) -> list[Row]:
         try:
             records = await self._conn.fetch(sql, *params)
-        except (pgerr.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _ERRORS as exc:
             raise self._translate(exc) from exc
         return [tuple(record) for record in records]
 
@@ -121,7 +125,7 @@ class PgConnection:
     async def close(self) -> None:
         try:
             await self._conn.close(timeout=1)
-        except (pgerr.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+        except (*_ERRORS, TimeoutError):
             self._conn.terminate()
 
     def abort(self) -> Awaitable[object] | None:
