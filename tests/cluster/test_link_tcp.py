@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -50,19 +51,15 @@ async def closed_by_server(reader: asyncio.StreamReader, within: float = 3.0) ->
         while await reader.read(65536):
             pass
 
-    try:
+    with contextlib.suppress(ConnectionError, OSError):
         await asyncio.wait_for(drain(), within)
-    except (ConnectionError, OSError):
-        pass
     return True
 
 
 async def close(writer: asyncio.StreamWriter) -> None:
     writer.close()
-    try:
+    with contextlib.suppress(ConnectionError, OSError):
         await writer.wait_closed()
-    except (ConnectionError, OSError):
-        pass
 
 
 async def assert_still_serving(c: Cluster, make_node: MakeNode, name: str) -> None:

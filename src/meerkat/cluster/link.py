@@ -15,6 +15,7 @@ Hard parts:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable
@@ -145,10 +146,8 @@ class Link:
     def abort(self, reason: str) -> None:
         """Close now, dropping unsent frames (shutdown, cleanup)."""
         self.close(reason)
-        try:
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
             self._writer.close()
-        except (ConnectionError, OSError, RuntimeError):
-            pass
 
     async def _read_loop(self, on_message: MessageHandler) -> None:
         try:
