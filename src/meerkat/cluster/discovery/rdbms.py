@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from meerkat.db import IntegrityError
+
+from ..wire import PROTOCOL_VERSION
 from .backend import DiscoveredNode
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,9 @@ class RdbmsBackend:
         expire_time: int = 3600,
     ) -> None:
         self.db = db
-        self.cluster_name = cluster_name
+        # COMPAT: like MongooseIM's "<name>-<cets version>", nodes speaking another cluster
+        # protocol version do not see each other.
+        self.cluster_name = f"{cluster_name}-{PROTOCOL_VERSION}"
         self.node_name = node_name
         self.address = address
         self.expire_time = expire_time
@@ -78,6 +83,7 @@ class RdbmsBackend:
         now = await self.db_now()
         rows = [tuple(r) for r in await self.db.fetchall(SELECT_NODES, self.cluster_name)]
         mine = [r for r in rows if r[0] == self.node_name]
+        rows = [r for r in rows if r[0] != self.node_name]
         if mine:
             await self.db.execute(UPDATE_NODE, now, self.address, self.node_name, self.cluster_name)
             self.node_num = int(mine[0][1])
@@ -90,12 +96,10 @@ class RdbmsBackend:
                     INSERT_NODE, self.cluster_name, self.node_name, num, self.address, now
                 )
                 self.node_num = num
-            except Exception as exc:  # unique violation: driver-specific types
-                if type(exc).__name__ == "DatabaseUnavailable":
-                    raise
+            except IntegrityError as exc:  # another node took this number meanwhile
                 log.warning("cets_discovery_insert_failed node_num=%d error=%r", num, exc)
                 self.node_num = 0
-            rows.append((self.node_name, self.node_num, self.address, now))
+        rows.append((self.node_name, self.node_num, self.address, now))
         expired = [r for r in rows if r[0] != self.node_name and now - int(r[3]) > self.expire_time]
         self.last_removed = []
         for r in expired:
