@@ -1,4 +1,4 @@
-"""DatabaseSettings, the TOML-shaped PoolSettings, and the dialect's SQL rewriting."""
+"""DatabaseSettings and the dialect's SQL rewriting."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import dataclasses
 
 import pytest
 
-from meerkat.db import (
-    ConnectionSettings,
-    DatabaseSettings,
-    DatabaseTlsSettings,
-    InsertIgnore,
-    PoolSettings,
-    Upsert,
-)
+from meerkat.db import DatabaseSettings, InsertIgnore, Upsert
 from meerkat.db.dialect import DIALECTS
 
 
@@ -27,9 +20,8 @@ def test_driver_dependent_defaults_are_resolved() -> None:
 
 
 def test_every_field_is_documented() -> None:
-    for cls in (DatabaseSettings, ConnectionSettings, PoolSettings, DatabaseTlsSettings):
-        for f in dataclasses.fields(cls):
-            assert f.metadata.get("doc"), f"{cls.__name__}.{f.name}"
+    for f in dataclasses.fields(DatabaseSettings):
+        assert f.metadata.get("doc"), f.name
 
 
 @pytest.mark.parametrize(
@@ -45,35 +37,6 @@ def test_every_field_is_documented() -> None:
 def test_invalid_settings_are_refused_naming_the_field(changes: dict, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         DatabaseSettings(**changes)
-
-
-def test_pool_settings_in_mongooseim_shape_convert_to_runtime_settings() -> None:
-    pool = PoolSettings(
-        workers=5,
-        connection=ConnectionSettings(
-            driver="pgsql",
-            host="db.example",
-            database="meerkat",
-            username="mim",
-            password="secret",
-            query_timeout=2500,
-            tls=DatabaseTlsSettings(required=True, cacertfile="/ca.pem"),
-        ),
-    )
-    assert pool.to_database_settings() == DatabaseSettings(
-        driver="pgsql",
-        host="db.example",
-        port=5432,
-        database="meerkat",
-        username="mim",
-        password="secret",
-        workers=5,
-        query_timeout=2.5,
-        connect_timeout=5.0,
-        tls=True,
-        cafile="/ca.pem",
-        create_schema=False,
-    )
 
 
 def test_describe_never_shows_the_password() -> None:

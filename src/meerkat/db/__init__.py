@@ -23,24 +23,16 @@ from meerkat.db.errors import (
     SchemaError,
     TransactionConflict,
 )
-from meerkat.db.settings import (
-    ConnectionSettings,
-    DatabaseSettings,
-    DatabaseTlsSettings,
-    PoolSettings,
-)
+from meerkat.db.settings import DatabaseSettings
 
 __all__ = [
-    "ConnectionSettings",
     "Database",
     "DatabaseError",
     "DatabaseSettings",
-    "DatabaseTlsSettings",
     "DatabaseUnavailable",
     "Dialect",
     "InsertIgnore",
     "IntegrityError",
-    "PoolSettings",
     "Query",
     "QueryTimeout",
     "SchemaError",

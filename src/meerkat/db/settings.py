@@ -1,10 +1,8 @@
 """Connection settings of one database pool.
 
-Two shapes of the same data:
-
-* `DatabaseSettings`: flat, in runtime units (seconds), what `Database.open` takes.
-* `PoolSettings` + `ConnectionSettings` (+ `DatabaseTlsSettings`): the shape of MongooseIM's
-  TOML section, field names equal to TOML keys and timeouts in milliseconds::
+`DatabaseSettings` is flat and in runtime units (seconds): what `Database.open` takes. The
+TOML shape is MongooseIM's, parsed by `meerkat.config` (`RdbmsPool`) and converted by
+`meerkat.config.pool_settings()`; key names match these fields, timeouts are in ms::
 
       [outgoing_pools.rdbms.default]
         workers = 10
@@ -22,8 +20,6 @@ Two shapes of the same data:
           [outgoing_pools.rdbms.default.connection.tls]
             required = true
             cacertfile = "/etc/ssl/db-ca.pem"
-
-  `PoolSettings.to_database_settings()` converts to the flat form.
 
 "Not given" defaults that depend on the driver (port, create_schema) are resolved in
 `__post_init__`, so a constructed `DatabaseSettings` always holds concrete values.
@@ -129,68 +125,3 @@ class DatabaseSettings:
             return f"sqlite:{self.database}"
         user = f"{self.username}@" if self.username else ""
         return f"{self.driver}://{user}{self.host}:{self.port}/{self.database}"
-
-
-@dataclass(frozen=True, slots=True)
-class DatabaseTlsSettings:
-    """`[outgoing_pools.rdbms.<tag>.connection.tls]` (MongooseIM's keys)."""
-
-    required: bool = field(default=True, metadata=_doc("Require TLS to the database."))
-    cacertfile: str | None = field(
-        default=None, metadata=_doc("CA bundle for the server certificate.")
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionSettings:
-    """`[outgoing_pools.rdbms.<tag>.connection]`: MongooseIM's keys, timeouts in ms."""
-
-    driver: Driver = field(default="sqlite", metadata=_doc('"sqlite", "pgsql" or "mysql".'))
-    host: str = field(default="127.0.0.1", metadata=_doc("Server host."))
-    port: int | None = field(default=None, metadata=_doc("Server port (5432 / 3306)."))
-    database: str = field(
-        default=SQLITE_DEFAULT_FILE,
-        metadata=_doc("Database name, or sqlite file relative to the data directory."),
-    )
-    username: str = field(default="", metadata=_doc("Login name."))
-    password: str = field(default="", metadata=_doc("Login password."))
-    query_timeout: int = field(default=5000, metadata=_doc("Query timeout in milliseconds."))
-    connect_timeout: int = field(default=5000, metadata=_doc("Connect timeout in ms."))
-    schema: str | None = field(default=None, metadata=_doc("PostgreSQL search_path schema."))
-    tls: DatabaseTlsSettings | None = field(
-        default=None, metadata=_doc("TLS to the database; absent = plain TCP.")
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class PoolSettings:
-    """`[outgoing_pools.rdbms.<tag>]`: pool size plus the connection sub-table."""
-
-    workers: int = field(default=10, metadata=_doc("Maximum number of pooled connections."))
-    create_schema: bool | None = field(
-        default=None,
-        metadata=_doc("Create/migrate the schema on start; default true for sqlite only."),
-    )
-    connection: ConnectionSettings = field(
-        default_factory=ConnectionSettings, metadata=_doc("How to connect.")
-    )
-
-    def to_database_settings(self) -> DatabaseSettings:
-        """The flat runtime form (timeouts converted to seconds)."""
-        conn = self.connection
-        tls = conn.tls is not None and conn.tls.required
-        return DatabaseSettings(
-            driver=conn.driver,
-            host=conn.host,
-            port=conn.port,
-            database=conn.database,
-            username=conn.username,
-            password=conn.password,
-            workers=self.workers,
-            query_timeout=conn.query_timeout / 1000,
-            connect_timeout=conn.connect_timeout / 1000,
-            tls=tls,
-            cafile=conn.tls.cacertfile if conn.tls is not None else None,
-            schema=conn.schema,
-            create_schema=self.create_schema,
-        )
