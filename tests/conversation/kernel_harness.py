@@ -14,7 +14,7 @@ delivered to it lands in `inbox`. Tests read like conversations::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from meerkat.auth.accounts import Accounts
@@ -201,8 +201,11 @@ class Client:
             self._record = await self.server.sessions.update(self._record, priority=priority)
 
     # -- SessionHandle ---------------------------------------------------------------------------
-    def deliver(self, acc: Acc) -> None:
+    def deliver(self, acc: Acc) -> bool:
+        if not self.connected:
+            return False
         self.inbox.append(acc.element.copy())
+        return True
 
     def kick(self, condition: str, text: str | None = None) -> None:
         self.kicked = condition
@@ -284,3 +287,17 @@ def assert_xml(got: Sequence[Element], expected: Sequence[str], ignore: Sequence
 
 def assert_same(got: Element, expected: str, ignore: Sequence[str] = ()) -> None:
     assert_xml([got], [expected], ignore)
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Poll until ``condition()`` holds (for module timers); fail after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+def payload(stanza: Element) -> Element:
+    """The first child element of a stanza (an IQ's query)."""
+    child = next(stanza.elements(), None)
+    assert child is not None, f"no payload in {stanza}"
+    return child

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from kernel_harness import Client, Server, assert_same, assert_xml
 
+from meerkat.stores import UserKey
 from meerkat.xmpp.errors import error_condition
 
 MODULES = {"mod_roster": None, "mod_presence": None}
@@ -212,7 +213,7 @@ async def test_an_approved_contact_asking_again_does_not_bother_the_user(server:
     # for Alice (A.3.3, "Both") and so is not delivered to her either.
     assert bob.take() == []
     assert alice.take() == []
-    items = await server.stores.roster.get_roster(("localhost", "alice"))
+    items = await server.stores.roster.get_roster(UserKey("localhost", "alice"))
     assert [(i.subscription, i.ask) for i in items] == [("both", "none")]
 
 
@@ -294,7 +295,7 @@ async def test_denying_a_request_leaves_no_roster_item(server: Server) -> None:
         ],
         ignore=["id"],
     )
-    assert await server.stores.roster.get_roster(("localhost", "bob")) == []
+    assert await server.stores.roster.get_roster(UserKey("localhost", "bob")) == []
 
 
 async def test_unsubscribing_stops_presence_and_sends_unavailable(server: Server) -> None:
@@ -328,7 +329,7 @@ async def test_removing_a_contact_cancels_both_subscriptions(server: Server) -> 
         f'<iq type="set"><query {ROSTER}><item jid="bob@localhost" subscription="remove"/>'
         "</query></iq>"
     )
-    items = await server.stores.roster.get_roster(("localhost", "bob"))
+    items = await server.stores.roster.get_roster(UserKey("localhost", "bob"))
     assert [(i.jid, i.subscription, i.ask) for i in items] == [("alice@localhost", "none", "none")]
     got = bob.take()
     assert [e.attrs.get("type") for e in got if e.name == "presence"] == [
@@ -344,6 +345,6 @@ async def test_removing_an_account_cancels_its_subscriptions(server: Server) -> 
     bob = await server.login("bob")
     await subscribe_both_ways(alice, bob)
     await server.accounts.remove(alice.jid)
-    assert await server.stores.roster.get_roster(("localhost", "alice")) == []
-    items = await server.stores.roster.get_roster(("localhost", "bob"))
+    assert await server.stores.roster.get_roster(UserKey("localhost", "alice")) == []
+    items = await server.stores.roster.get_roster(UserKey("localhost", "bob"))
     assert [(i.subscription, i.ask) for i in items] == [("none", "none")]

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..auth.accounts import AccountError, AccountExists
 from ..core.acc import Acc
-from ..core.iq import IqSpec
+from ..core.iq import IqSpec, iq_result
 from ..core.modules import Module
 from ..xmpp import ns
 from ..xmpp.element import Element
@@ -67,6 +67,11 @@ class RegisterModule(Module):
         if user is None:
             await self._register(acc, q)
         elif q.find("remove") is not None:
+            # §3.2: the result reaches the client before its session is closed; the reply the
+            # dispatcher then builds finds no session and is dropped.
+            reply = iq_result(acc.element)
+            reply.attrs["from"], reply.attrs["to"] = str(acc.to_jid), str(acc.from_jid)
+            await self.ctx.route(reply)
             await self.ctx.accounts.remove(user)
         else:
             await self._change_password(user, q)
