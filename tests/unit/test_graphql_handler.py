@@ -379,3 +379,31 @@ async def test_session_and_stanza_operations_end_to_end(client: TestClient, kern
         "code": None,
         "message": "Session kicked",
     }
+
+
+async def test_cets_without_a_cluster_is_deps_not_loaded(client: TestClient) -> None:
+    status, reply = await post(client, {"query": "{ cets { tableInfo { tableName } } }"})
+    assert status == 200
+    assert reply == {
+        "data": {"cets": {"tableInfo": None}},
+        "errors": [
+            {
+                "message": "Some of the required internal databases are not loaded",
+                "extensions": {"code": "deps_not_loaded"},
+                "path": ["cets", "tableInfo"],
+            }
+        ],
+    }
+
+
+async def test_cets_status_of_a_cluster(client: TestClient, kernel: Kernel) -> None:
+    from test_api_cets import SYSTEM_INFO, TABLES, FakeCluster
+
+    kernel.ctx.cluster = FakeCluster()
+    fields = " ".join(SYSTEM_INFO)
+    query = (
+        f"{{ cets {{ systemInfo {{ {fields} }} tableInfo {{ tableName memory size nodes }} }} }}"
+    )
+    status, reply = await post(client, {"query": query})
+    assert status == 200
+    assert reply == {"data": {"cets": {"systemInfo": SYSTEM_INFO, "tableInfo": TABLES}}}

@@ -4,16 +4,17 @@ Every function is ``async def op(ctx: ApiContext, ...)`` returning JSON-ready va
 raising `ApiError(code, message, extra)` for refusals.
 """
 
-from . import account, server, session, stanza, stat
-from .context import ApiContext, ClusterStatus, NodeApiContext
+from . import account, cets, server, session, stanza, stat
+from .context import ApiContext, ClusterInfo, NodeApiContext
 from .errors import ApiError
 
 __all__ = [
     "ApiContext",
     "ApiError",
-    "ClusterStatus",
+    "ClusterInfo",
     "NodeApiContext",
     "account",
+    "cets",
     "server",
     "session",
     "stanza",

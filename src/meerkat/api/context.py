@@ -6,7 +6,7 @@ kernel. Nothing here imports the server, listeners or GraphQL.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,8 +15,17 @@ from ..core.clock import Clock
 from ..core.router import Router
 from ..core.sessions import SessionManager
 
-ClusterStatus = Callable[[], Awaitable[dict[str, Any]]]
-"""Returns the CETS `systemInfo` map (keys as in GraphQL `cets.systemInfo`)."""
+
+class ClusterInfo(Protocol):
+    """The CETS status of a clustered node (`meerkat.cluster.facade.Cluster` provides it)."""
+
+    async def system_info(self) -> dict[str, Any]:
+        """`cets.systemInfo`: availableNodes, joinedNodes ... with MongooseIM's keys."""
+        ...
+
+    def table_info(self) -> list[dict[str, Any]]:
+        """`cets.tableInfo`: [{tableName, memory, size, nodes}] in table name order."""
+        ...
 
 
 class ApiContext(Protocol):
@@ -29,7 +38,7 @@ class ApiContext(Protocol):
     - ``stores``: the feature stores (``stores.roster`` ...), for categories still to come.
     - ``clock``: wall and monotonic time; ``started_at`` is ``clock.monotonic()`` at start.
     - ``version``: the server version string; ``commit_hash``: the build's commit, or "".
-    - ``cluster_status``: optional provider of the CETS status (None on a single node).
+    - ``cluster``: the CETS status provider, None when CETS is not configured.
     - ``s2s_counts``: optional provider of (incoming, outgoing) s2s connection counts.
     """
 
@@ -43,7 +52,7 @@ class ApiContext(Protocol):
     started_at: float
     version: str
     commit_hash: str
-    cluster_status: ClusterStatus | None
+    cluster: ClusterInfo | None
     s2s_counts: Callable[[], tuple[int, int]] | None
 
 
@@ -61,5 +70,5 @@ class NodeApiContext:
     version: str
     stores: Any = None
     commit_hash: str = ""
-    cluster_status: ClusterStatus | None = None
+    cluster: ClusterInfo | None = None
     s2s_counts: Callable[[], tuple[int, int]] | None = None

@@ -13,7 +13,7 @@ from typing import Any
 
 from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
-from ..api import ApiContext, ApiError, account, server, session, stanza, stat
+from ..api import ApiContext, ApiError, account, cets, server, session, stanza, stat
 
 __all__ = ["ADMIN_FIELDS", "RequestContext", "attach_resolvers"]
 
@@ -74,7 +74,9 @@ ADMIN_FIELDS: dict[tuple[str, str], Resolver] = {
         c, a["from"], a["to"], a.get("subject"), a.get("body")
     ),
     ("StanzaAdminMutation", "sendStanza"): lambda c, a: _send_stanza(c, a),
-    # server, stat
+    # cets, server, stat
+    ("CETSAdminQuery", "systemInfo"): lambda c, a: cets.system_info(c),
+    ("CETSAdminQuery", "tableInfo"): lambda c, a: cets.table_info(c),
     ("ServerAdminQuery", "status"): lambda c, a: server.status(c),
     ("StatsAdminQuery", "globalStats"): lambda c, a: stat.global_stats(c),
     ("StatsAdminQuery", "domainStats"): lambda c, a: stat.domain_stats(c, a["domain"]),
@@ -108,8 +110,13 @@ def _check_auth(_root: Any, info: Info) -> dict[str, Any]:
 
 
 def attach_resolvers(schema: GraphQLSchema, fields: dict[tuple[str, str], Resolver]) -> None:
-    """Set the resolvers of the root and category fields; ValueError for a missing one."""
+    """Set the resolvers of the root and category fields.
+
+    ValueError for a field without resolver, and for a query and a mutation with the same name
+    in one category (meerkatctl could not tell them apart).
+    """
     roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
+    commands: set[tuple[str, str]] = set()
     for root in roots:
         for name, field in root.fields.items():
             if name == "checkAuth":
@@ -120,6 +127,9 @@ def attach_resolvers(schema: GraphQLSchema, fields: dict[tuple[str, str], Resolv
             if not isinstance(category, GraphQLObjectType):
                 raise ValueError(f"{root.name}.{name}: a category must be an object type")
             for op_name, op_field in category.fields.items():
+                if (name, op_name) in commands:
+                    raise ValueError(f"{name}.{op_name}: both a query and a mutation")
+                commands.add((name, op_name))
                 fn = fields.get((category.name, op_name))
                 if fn is None:
                     raise ValueError(f"{category.name}.{op_name}: no resolver")

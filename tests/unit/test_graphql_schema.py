@@ -1,0 +1,52 @@
+"""The admin schema: SDL files, resolver table and categories stay consistent."""
+
+from __future__ import annotations
+
+import pytest
+from graphql import GraphQLObjectType, build_schema
+
+from meerkat.graphql import admin_schema, admin_sdl
+from meerkat.graphql.resolvers import ADMIN_FIELDS, attach_resolvers
+
+
+def test_every_category_field_has_a_resolver_and_every_resolver_a_field() -> None:
+    schema = admin_schema()
+    fields = set()
+    for root in (schema.query_type, schema.mutation_type):
+        assert root is not None
+        for name, field in root.fields.items():
+            if name == "checkAuth":
+                continue
+            assert isinstance(field.type, GraphQLObjectType)
+            fields |= {(field.type.name, op) for op in field.type.fields}
+    assert fields == set(ADMIN_FIELDS)
+
+
+def test_categories_are_mongooseim_names() -> None:
+    schema = admin_schema()
+    assert schema.query_type is not None and schema.mutation_type is not None
+    assert set(schema.query_type.fields) == {
+        "checkAuth",
+        "account",
+        "session",
+        "stat",
+        "server",
+        "cets",
+    }
+    assert set(schema.mutation_type.fields) == {"account", "session", "stanza"}
+
+
+def test_a_field_without_resolver_is_a_startup_error() -> None:
+    sdl = admin_sdl().replace("type StatsAdminQuery {", "type StatsAdminQuery {\n  brandNew: Int")
+    with pytest.raises(ValueError, match=r"StatsAdminQuery\.brandNew: no resolver"):
+        attach_resolvers(build_schema(sdl), ADMIN_FIELDS)
+
+
+def test_a_query_and_mutation_with_one_name_in_a_category_is_a_startup_error() -> None:
+    sdl = admin_sdl().replace(
+        "type AccountAdminMutation {", "type AccountAdminMutation {\n  checkUser(user: JID!): Int"
+    )
+    fields = dict(ADMIN_FIELDS)
+    fields[("AccountAdminMutation", "checkUser")] = ADMIN_FIELDS[("AccountAdminQuery", "checkUser")]
+    with pytest.raises(ValueError, match=r"account\.checkUser: both a query and a mutation"):
+        attach_resolvers(build_schema(sdl), fields)
