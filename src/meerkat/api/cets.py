@@ -15,9 +15,11 @@ __all__ = ["system_info", "table_info"]
 
 
 def _cluster(ctx: ApiContext) -> ClusterInfo:
-    if ctx.cluster is None:
+    # getattr: a context written before `cluster` joined the protocol simply has no CETS.
+    cluster: ClusterInfo | None = getattr(ctx, "cluster", None)
+    if cluster is None:
         raise ApiError("deps_not_loaded", "Some of the required internal databases are not loaded")
-    return ctx.cluster
+    return cluster
 
 
 async def system_info(ctx: ApiContext) -> dict[str, Any]:
