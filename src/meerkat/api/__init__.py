@@ -4,7 +4,7 @@ Every function is ``async def op(ctx: ApiContext, ...)`` returning JSON-ready va
 raising `ApiError(code, message, extra)` for refusals.
 """
 
-from . import account, cets, server, session, stanza, stat
+from . import account, cets, server, session, stanza, stat, user
 from .context import ApiContext, ClusterInfo, NodeApiContext
 from .errors import ApiError
 
@@ -19,4 +19,5 @@ __all__ = [
     "session",
     "stanza",
     "stat",
+    "user",
 ]

@@ -2,10 +2,10 @@
 
 One request goes through MongooseIM's phases, each with its own failure:
 
-- authorize: HTTP Basic against the configured admin login (none configured: every request is
-  admin). Wrong login -> 401 ``wrong_credentials``; an unparsable header -> 401
-  ``request_error``; no header -> only ``checkAuth`` may run, anything else is 401
-  ``no_permissions``.
+- authorize: HTTP Basic. Admin endpoint: the configured admin login (none configured: every
+  request is admin). User endpoint: a user's JID and password. Wrong login -> 401
+  ``wrong_credentials``; an unparsable header -> 401 ``request_error``; no header -> only
+  ``checkAuth`` may run, anything else is 401 ``no_permissions``.
 - decode: POST body ``{"query", "variables", "operationName"}`` (variables may be a JSON
   string) or GET query parameters -> 400 ``invalid_json_body``, ``no_query_supplied``,
   ``variables_invalid_json``.
@@ -40,8 +40,9 @@ from graphql import (
 from graphql.language import DocumentNode, FieldNode
 
 from ..api import ApiContext, ApiError
+from ..xmpp.jid import Jid, JidError
 from .resolvers import RequestContext
-from .schema import admin_schema
+from .schema import admin_schema, user_schema
 
 __all__ = ["add_graphql_routes", "make_graphql_app"]
 
@@ -88,9 +89,15 @@ class GraphqlEndpoint:
         username: str | None,
         password: str | None,
         allowed_categories: Collection[str] | None,
+        endpoint: str = "admin",
     ) -> None:
         if (username is None) != (password is None):
             raise ValueError("username and password must be set together")
+        if endpoint not in ("admin", "user"):
+            raise ValueError(f"schema_endpoint {endpoint!r} is not implemented yet")
+        if endpoint == "user" and username is not None:
+            raise ValueError("only the admin endpoint takes a username and password")
+        self.endpoint = endpoint
         self.ctx = ctx
         self.schema = schema
         self.username = username
@@ -113,7 +120,7 @@ class GraphqlEndpoint:
             return _json(500, {"errors": [error]})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        authorized = self._authorize(request.headers.get("Authorization"))
+        authorized, user = await self._authorize(request.headers.get("Authorization"))
         if request.method == "GET" and "query" not in request.query and _wants_html(request):
             return web.Response(text=GRAPHIQL_PAGE, content_type="text/html")
         query, variables, operation_name = await _decode(request)
@@ -131,7 +138,7 @@ class GraphqlEndpoint:
             name = operation.name.value if operation.name else operation.operation.value
             message = f"Cannot execute query {name} without permissions"
             raise _request_error(401, "no_permissions", message)
-        context = RequestContext(self.ctx, authorized, self.allowed_categories)
+        context = RequestContext(self.ctx, authorized, self.allowed_categories, user)
         result = execute(
             self.schema,
             document,
@@ -148,27 +155,46 @@ class GraphqlEndpoint:
             body["errors"] = [_resolver_error(e) for e in result.errors]
         return _json(200, body)
 
-    def _authorize(self, header: str | None) -> bool:
-        """True for an admin, False for no credentials; raises for wrong ones."""
-        if self.username is None or self.password is None:
-            return True
+    async def _authorize(self, header: str | None) -> tuple[bool, Jid | None]:
+        """(authorized, user): no credentials give (False, None); wrong ones raise."""
+        if self.endpoint == "admin" and (self.username is None or self.password is None):
+            return True, None
         if header is None:
-            return False
-        scheme, _, encoded = header.strip().partition(" ")
-        if scheme.lower() != "basic":
-            raise _request_error(401, "wrong_credentials", "The provided credentials are wrong")
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise _request_error(401, "request_error", MALFORMED_AUTH) from None
-        user, colon, password = decoded.partition(":")
-        if not colon:
-            raise _request_error(401, "request_error", MALFORMED_AUTH)
+            return False, None
+        user, password = _basic_credentials(header)
+        if self.endpoint == "user":
+            try:
+                jid = Jid.parse(user).bare
+            except JidError:
+                raise _wrong_credentials() from None
+            if not await self.ctx.accounts.check_password(jid, password):
+                raise _wrong_credentials()
+            return True, jid
+        assert self.username is not None and self.password is not None
         good_user = hmac.compare_digest(user.encode(), self.username.encode())
         good_password = hmac.compare_digest(password.encode(), self.password.encode())
         if not (good_user and good_password):
-            raise _request_error(401, "wrong_credentials", "The provided credentials are wrong")
-        return True
+            raise _wrong_credentials()
+        return True, None
+
+
+def _wrong_credentials() -> _RequestError:
+    return _request_error(401, "wrong_credentials", "The provided credentials are wrong")
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    """(user, password) from a Basic Authorization header."""
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise _wrong_credentials()
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise _request_error(401, "request_error", MALFORMED_AUTH) from None
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        raise _request_error(401, "request_error", MALFORMED_AUTH)
+    return user, password
 
 
 def _wants_html(request: web.Request) -> bool:
@@ -265,10 +291,14 @@ def add_graphql_routes(
     password: str | None = None,
     allowed_categories: Collection[str] | None = None,
 ) -> GraphqlEndpoint:
-    """Serve a GraphQL endpoint at ``path`` (GET and POST) on an existing aiohttp app."""
-    if schema_endpoint != "admin":
-        raise ValueError(f"schema_endpoint {schema_endpoint!r} is not implemented yet")
-    endpoint = GraphqlEndpoint(ctx, admin_schema(), username, password, allowed_categories)
+    """Serve a GraphQL endpoint at ``path`` (GET and POST) on an existing aiohttp app.
+
+    ``schema_endpoint`` is "admin" (``username``/``password``: the admin login, or None for
+    no authentication) or "user" (Basic with a user's JID and password).
+    ``allowed_categories`` None means all.
+    """
+    schema = user_schema() if schema_endpoint == "user" else admin_schema()
+    endpoint = GraphqlEndpoint(ctx, schema, username, password, allowed_categories, schema_endpoint)
     app.router.add_route("GET", path, endpoint.handle)
     app.router.add_route("POST", path, endpoint.handle)
     return endpoint
@@ -283,7 +313,7 @@ def make_graphql_app(
     *,
     path: str = DEFAULT_PATH,
 ) -> web.Application:
-    """An aiohttp application serving only the GraphQL endpoint (at ``/api/graphql``)."""
+    """An aiohttp application serving only one GraphQL endpoint (at ``/api/graphql``)."""
     app = web.Application()
     add_graphql_routes(
         app,

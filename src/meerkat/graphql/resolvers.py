@@ -1,23 +1,28 @@
-"""Resolvers of the admin schema: each GraphQL field maps to one `meerkat.api` function.
+"""Resolvers of the admin and user schemas: each field maps to one `meerkat.api` function.
 
 A top-level field of the query or mutation type is a *category* (``account``, ``session``
 ...); its resolver only checks that the category is enabled on this endpoint. The fields of
 a category type call the API; `ApiError`s become GraphQL errors with ``extensions.code``.
+Admin resolvers get ``(api, args)``, user resolvers ``(api, user, args)`` with the
+authenticated user's bare JID.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
 from ..api import ApiContext, ApiError, account, cets, server, session, stanza, stat
+from ..api import user as user_api
+from ..xmpp.jid import Jid
 
-__all__ = ["ADMIN_FIELDS", "RequestContext", "attach_resolvers"]
+__all__ = ["ADMIN_FIELDS", "USER_FIELDS", "RequestContext", "attach_resolvers"]
 
 Resolver = Callable[[ApiContext, dict[str, Any]], Awaitable[Any]]
+UserResolver = Callable[[ApiContext, Jid, dict[str, Any]], Awaitable[Any]]
 Info = GraphQLResolveInfo[Any]
 
 
@@ -28,6 +33,8 @@ class RequestContext:
     api: ApiContext
     authorized: bool
     allowed_categories: Collection[str] | None
+    user: Jid | None = None
+    """The authenticated user (user endpoint only)."""
 
 
 # (category type, field) -> resolver. A field in the schema without an entry here is a
@@ -83,15 +90,46 @@ ADMIN_FIELDS: dict[tuple[str, str], Resolver] = {
 }
 
 
-async def _send_stanza(ctx: ApiContext, args: dict[str, Any]) -> Any:
+USER_FIELDS: dict[tuple[str, str], UserResolver] = {
+    ("AccountUserMutation", "unregister"): lambda c, u, a: user_api.unregister(c, u),
+    ("AccountUserMutation", "changePassword"): lambda c, u, a: user_api.change_password(
+        c, u, a["newPassword"]
+    ),
+    ("SessionUserQuery", "listResources"): lambda c, u, a: user_api.list_resources(c, u),
+    ("SessionUserQuery", "countResources"): lambda c, u, a: user_api.count_resources(c, u),
+    ("SessionUserQuery", "listSessions"): lambda c, u, a: user_api.list_sessions(c, u),
+    ("StanzaUserMutation", "sendMessage"): lambda c, u, a: user_api.send_message(
+        c, u, a.get("from"), a["to"], a["body"]
+    ),
+    ("StanzaUserMutation", "sendMessageHeadLine"): lambda c, u, a: user_api.send_message_headline(
+        c, u, a.get("from"), a["to"], a.get("subject"), a.get("body")
+    ),
+    ("StanzaUserMutation", "sendStanza"): lambda c, u, a: user_api.send_stanza(
+        c, u, _stanza_arg(a)
+    ),
+}
+
+
+def _stanza_arg(args: dict[str, Any]) -> Any:
     if args.get("stanza") is None:
         raise ApiError("no_stanza", "Missing stanza")
-    return await stanza.send_stanza(ctx, args["stanza"])
+    return args["stanza"]
 
 
-def _api_field(fn: Resolver) -> Callable[..., Awaitable[Any]]:
+async def _send_stanza(ctx: ApiContext, args: dict[str, Any]) -> Any:
+    return await stanza.send_stanza(ctx, _stanza_arg(args))
+
+
+def _admin_field(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     async def resolve(_root: Any, info: Info, **args: Any) -> Any:
         return await fn(info.context.api, args)
+
+    return resolve
+
+
+def _user_field(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def resolve(_root: Any, info: Info, **args: Any) -> Any:
+        return await fn(info.context.api, info.context.user, args)
 
     return resolve
 
@@ -103,24 +141,37 @@ def _category(_root: Any, info: Info) -> dict[str, Any]:
     return {}
 
 
-def _check_auth(_root: Any, info: Info) -> dict[str, Any]:
+def _admin_check_auth(_root: Any, info: Info) -> dict[str, Any]:
     if info.context.authorized:
         return {"domain": None, "authStatus": "AUTHORIZED", "authType": "ADMIN"}
     return {"domain": None, "authStatus": "UNAUTHORIZED", "authType": "UNAUTHORIZED"}
 
 
-def attach_resolvers(schema: GraphQLSchema, fields: dict[tuple[str, str], Resolver]) -> None:
-    """Set the resolvers of the root and category fields.
+def _user_check_auth(_root: Any, info: Info) -> dict[str, Any]:
+    user = info.context.user
+    if info.context.authorized and user is not None:
+        return {"username": str(user), "authStatus": "AUTHORIZED"}
+    return {"username": None, "authStatus": "UNAUTHORIZED"}
+
+
+def attach_resolvers(
+    schema: GraphQLSchema,
+    fields: Mapping[tuple[str, str], Callable[..., Awaitable[Any]]],
+    endpoint: str = "admin",
+) -> None:
+    """Set the resolvers of the root and category fields (``endpoint``: "admin" or "user").
 
     ValueError for a field without resolver, and for a query and a mutation with the same name
     in one category (meerkatctl could not tell them apart).
     """
+    wrap = _admin_field if endpoint == "admin" else _user_field
+    check_auth = _admin_check_auth if endpoint == "admin" else _user_check_auth
     roots = [t for t in (schema.query_type, schema.mutation_type) if t is not None]
     commands: set[tuple[str, str]] = set()
     for root in roots:
         for name, field in root.fields.items():
             if name == "checkAuth":
-                field.resolve = _check_auth
+                field.resolve = check_auth
                 continue
             field.resolve = _category
             category = field.type
@@ -133,4 +184,4 @@ def attach_resolvers(schema: GraphQLSchema, fields: dict[tuple[str, str], Resolv
                 fn = fields.get((category.name, op_name))
                 if fn is None:
                     raise ValueError(f"{category.name}.{op_name}: no resolver")
-                op_field.resolve = _api_field(fn)
+                op_field.resolve = wrap(fn)
