@@ -98,4 +98,4 @@ class Harness:
 
     async def close(self) -> None:
         for c in list(self.clusters):
-            await c.stop()
+            await self.stop(c)

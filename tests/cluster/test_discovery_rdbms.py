@@ -64,9 +64,15 @@ async def test_discovery_loop_joins_nodes_found_in_the_database(
         c.create_table("session")
         c.start_discovery(backend(database, c.name, c.address))
     await wait_for(
-        lambda: all(c.table("session").nodes() == ["a", "b"] for c in (a, b)),
+        lambda: all(
+            c.table("session").nodes() == ["a", "b"]
+            and c.discovery is not None
+            and c.discovery.discovered_names() == ["a", "b"]
+            for c in (a, b)
+        ),
         clock=h.clock,
         step=0.5,
     )
     info = await a.system_info()
     assert info["discoveredNodes"] == ["a", "b"] and info["discoveryWorks"] is True
+    await h.close()  # before the database fixture closes its pool

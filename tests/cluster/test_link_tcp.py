@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import ipaddress
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from meerkat.cluster import Cluster, ClusterConfig, LinkConfig, PeerUnavailable
 from meerkat.cluster.link import split_address
@@ -150,3 +158,55 @@ async def test_replicated_table_over_tcp(make_node: MakeNode) -> None:
         await nodes[0].tables.join("t", x.id)
     await nodes[2].table("t").insert(("k",), {"v": b"\x00"})
     assert all(x.table("t").get(("k",)) == {"v": b"\x00"} for x in nodes)
+
+
+def tls_contexts(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1; server and client contexts."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meerkat-cluster")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_path, key_path)
+    client = ssl.create_default_context(cafile=str(cert_path))
+    return server, client
+
+
+async def test_links_work_over_tls(make_node: MakeNode, tmp_path: Path) -> None:
+    server, client = tls_contexts(tmp_path)
+    a = await make_node("a", server_ssl=server, client_ssl=client)
+    b = await make_node("b", server_ssl=server, client_ssl=client)
+    b.on_call("echo", lambda peer, payload: payload)
+    await a.node.connect(b.address)
+    assert await a.call("b", "echo", b"over tls") == b"over tls"
+
+
+async def test_plain_client_cannot_link_to_a_tls_node(make_node: MakeNode, tmp_path: Path) -> None:
+    server, client = tls_contexts(tmp_path)
+    a = await make_node("a", server_ssl=server, client_ssl=client)
+    plain = await make_node("p")
+    with pytest.raises(PeerUnavailable):
+        await plain.node.connect(a.address)
+    assert not a.node.is_up("p")
