@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from graphql import GraphQLObjectType, build_schema
 
-from meerkat.graphql import admin_schema, admin_sdl
-from meerkat.graphql.resolvers import ADMIN_FIELDS, attach_resolvers
+from meerkat.graphql import admin_schema, admin_sdl, user_schema
+from meerkat.graphql.resolvers import ADMIN_FIELDS, USER_FIELDS, attach_resolvers
 
 
 def test_every_category_field_has_a_resolver_and_every_resolver_a_field() -> None:
@@ -50,3 +50,29 @@ def test_a_query_and_mutation_with_one_name_in_a_category_is_a_startup_error() -
     fields[("AccountAdminMutation", "checkUser")] = ADMIN_FIELDS[("AccountAdminQuery", "checkUser")]
     with pytest.raises(ValueError, match=r"account\.checkUser: both a query and a mutation"):
         attach_resolvers(build_schema(sdl), fields)
+
+
+def test_every_user_category_field_has_a_resolver() -> None:
+    schema = user_schema()
+    fields = set()
+    for root in (schema.query_type, schema.mutation_type):
+        assert root is not None
+        for name, field in root.fields.items():
+            if name != "checkAuth":
+                assert isinstance(field.type, GraphQLObjectType)
+                fields |= {(field.type.name, op) for op in field.type.fields}
+    assert fields == set(USER_FIELDS)
+
+
+def test_endpoints_not_implemented_or_misconfigured_are_refused() -> None:
+    from test_api_support import Kernel
+
+    from meerkat.graphql import make_graphql_app
+
+    ctx = Kernel().ctx
+    with pytest.raises(ValueError, match="domain_admin"):
+        make_graphql_app(ctx, schema_endpoint="domain_admin")
+    with pytest.raises(ValueError, match="only the admin endpoint"):
+        make_graphql_app(ctx, schema_endpoint="user", username="a", password="b")
+    with pytest.raises(ValueError, match="together"):
+        make_graphql_app(ctx, username="a")
