@@ -78,9 +78,7 @@ async def main() -> None:
                 print(f"{driver:6} skipped: {exc}", file=sys.stderr)
                 continue
             create = f"CREATE SCHEMA {name}" if driver == "pgsql" else f"CREATE DATABASE {name}"
-            drop = (
-                f"DROP SCHEMA {name} CASCADE" if driver == "pgsql" else f"DROP DATABASE {name}"
-            )
+            drop = f"DROP SCHEMA {name} CASCADE" if driver == "pgsql" else f"DROP DATABASE {name}"
             await admin.execute(create)
             try:
                 target = (

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 
-from meerkat.db import Database, DatabaseError, InsertIgnore, IntegrityError, Upsert
+from meerkat.db import (
+    Database,
+    DatabaseError,
+    InsertIgnore,
+    IntegrityError,
+    QueryTimeout,
+    Upsert,
+)
 
 UPSERT = Upsert("mongoose_cluster_id", ("k", "v"), key=("k",), update=("v",))
 INSERT_NEW = InsertIgnore("mongoose_cluster_id", ("k", "v"), key=("k",))
@@ -109,3 +118,40 @@ async def test_concurrent_queries_share_the_pool(database: Database) -> None:
     stats = database.statistics()
     assert stats["in_use"] == 0
     assert 1 <= stats["idle"] <= stats["size"]
+
+
+async def test_concurrent_transactions_all_commit(database: Database) -> None:
+    import asyncio
+
+    async def add(n: int) -> None:
+        async with database.transaction() as tx:
+            count = await tx.fetchval("SELECT COUNT(*) FROM mongoose_cluster_id")
+            await tx.execute(INSERT_NEW, f"k{n}", str(count))
+
+    await asyncio.gather(*(add(n) for n in range(30)))
+    assert await database.fetchval("SELECT COUNT(*) FROM mongoose_cluster_id") == 30
+
+
+async def test_a_busy_pool_makes_callers_wait_for_a_free_connection(
+    db_driver: str, make_database: Callable[..., Awaitable[Database]]
+) -> None:
+    import asyncio
+
+    db = await make_database(db_driver, workers=1)
+    async with db.transaction() as tx:
+        waiting = asyncio.ensure_future(db.fetchval("SELECT COUNT(*) FROM users"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        await tx.execute(INSERT_NEW, "k", "v")
+    assert await waiting == 0
+    assert db.statistics() == {"size": 1, "idle": 1, "in_use": 0}
+
+
+async def test_waiting_for_a_connection_is_bounded_by_the_query_timeout(
+    db_driver: str, make_database: Callable[..., Awaitable[Database]]
+) -> None:
+    db = await make_database(db_driver, workers=1, query_timeout=0.3)
+    async with db.transaction():
+        with pytest.raises(QueryTimeout):
+            await db.fetchval("SELECT COUNT(*) FROM users")
+    assert await db.fetchval("SELECT COUNT(*) FROM users") == 0

@@ -132,3 +132,16 @@ async def test_migrating_without_a_schema_is_refused(
     db = await make_database(db_driver, create_schema=False)
     with pytest.raises(SchemaError, match="no Meerkat schema to migrate"):
         await db.migrate()
+
+
+@pytest.mark.pg
+async def test_a_missing_postgresql_schema_is_named(
+    make_db_settings: Callable[..., Awaitable[DatabaseSettings]], db_data_dir: Path
+) -> None:
+    settings = await make_db_settings("pgsql")
+    db = await Database.open(settings.replace(schema="meerkat_no_such_schema"), db_data_dir)
+    try:
+        with pytest.raises(SchemaError, match=r"'meerkat_no_such_schema' .* does not exist"):
+            await db.create_schema()
+    finally:
+        await db.close()

@@ -35,9 +35,14 @@ class _Runner:
     """The four query verbs, shared by `Database` and `Transaction`."""
 
     dialect: Dialect
+    _sql_cache: dict[Query, str]
 
     def _sql(self, query: Query) -> str:
-        return self.dialect.sql(query)
+        # Query constants are few and immutable: render each once per pool.
+        text = self._sql_cache.get(query)
+        if text is None:
+            text = self._sql_cache[query] = self.dialect.sql(query)
+        return text
 
     async def _run_fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         raise NotImplementedError
@@ -60,10 +65,13 @@ class _Runner:
 class Transaction(_Runner):
     """Statements on one connection between BEGIN and COMMIT (see `Database.transaction`)."""
 
-    def __init__(self, conn: Connection, dialect: Dialect, timeout: float) -> None:
+    def __init__(
+        self, conn: Connection, dialect: Dialect, timeout: float, sql_cache: dict[Query, str]
+    ) -> None:
         self._conn = conn
         self.dialect = dialect
         self._timeout = timeout
+        self._sql_cache = sql_cache
 
     async def _run_fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         async with _deadline(self._timeout):
@@ -96,6 +104,7 @@ class Database(_Runner):
         self.settings = settings
         self.data_dir = data_dir
         self.dialect = DIALECTS[settings.driver]
+        self._sql_cache = {}
         self._timeout = settings.query_timeout
         self._pool = Pool(self._connect, settings.workers)
 
@@ -159,7 +168,7 @@ class Database(_Runner):
             async with _deadline(self._timeout):
                 await conn.begin()
             try:
-                yield Transaction(conn, self.dialect, self._timeout)
+                yield Transaction(conn, self.dialect, self._timeout, self._sql_cache)
             except Exception as exc:
                 # After a timeout the connection is mid-statement: the pool drops it instead.
                 if conn.is_usable() and not isinstance(exc, DatabaseUnavailable):

@@ -15,7 +15,6 @@ columns take and return `bytes` on every driver.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +39,6 @@ class InsertIgnore:
 Query = str | Upsert | InsertIgnore
 
 
-@lru_cache(maxsize=1024)
 def _convert(sql: str, style: str) -> str:
     """Replace `?` outside quoted literals/identifiers by the driver's placeholder."""
     out: list[str] = []

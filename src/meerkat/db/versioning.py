@@ -41,6 +41,11 @@ def _schema_file_hint(db: Database) -> str:
 
 
 async def _tables(db: Database) -> set[str]:
+    if db.dialect.name == "pgsql" and await db.fetchval("SELECT current_schema()") is None:
+        raise SchemaError(
+            f"{db.settings.describe()}: PostgreSQL schema {db.settings.schema!r} (search_path) "
+            "does not exist; create it with CREATE SCHEMA or fix the `schema` setting"
+        )
     rows = await db.fetchall(db.dialect.list_tables())
     return {str(row[0]) for row in rows}
 
