@@ -14,7 +14,7 @@ from aiohttp import web
 from test_api_support import Kernel
 
 from meerkat import ctl
-from meerkat.graphql import make_graphql_app
+from meerkat.graphql import commands, make_graphql_app
 
 
 @dataclass
@@ -253,7 +253,7 @@ async def test_basic_auth_from_options_or_environment(secured: Node) -> None:
 
 
 def test_lists_and_input_objects_are_json_and_types_render() -> None:
-    list_arg = ctl.Arg(
+    list_arg = commands.Arg(
         "names",
         {
             "kind": "LIST",
@@ -263,16 +263,16 @@ def test_lists_and_input_objects_are_json_and_types_render() -> None:
         None,
         False,
     )
-    assert ctl.convert(list_arg, '["global", "cets"]') == ["global", "cets"]
-    assert ctl.render_type(list_arg.type_ref) == "[String]"
-    obj = ctl.Arg("o", {"kind": "INPUT_OBJECT", "name": "Opts", "ofType": None}, None, False)
-    assert ctl.convert(obj, '{"a": 1}') == {"a": 1}
-    flag = ctl.Arg("f", {"kind": "SCALAR", "name": "Boolean", "ofType": None}, None, False)
-    assert ctl.convert(flag, "true") is True
-    with pytest.raises(ctl.UsageError):
-        ctl.convert(flag, "yes")
-    enum = ctl.Arg("a", {"kind": "ENUM", "name": "Action", "ofType": None}, None, False)
-    assert ctl.convert(enum, "CONNECT") == "CONNECT"
+    assert commands.convert(list_arg, '["global", "cets"]') == ["global", "cets"]
+    assert commands.render_type(list_arg.type_ref) == "[String]"
+    obj = commands.Arg("o", {"kind": "INPUT_OBJECT", "name": "Opts", "ofType": None}, None, False)
+    assert commands.convert(obj, '{"a": 1}') == {"a": 1}
+    flag = commands.Arg("f", {"kind": "SCALAR", "name": "Boolean", "ofType": None}, None, False)
+    assert commands.convert(flag, "true") is True
+    with pytest.raises(commands.UsageError):
+        commands.convert(flag, "yes")
+    enum = commands.Arg("a", {"kind": "ENUM", "name": "Action", "ofType": None}, None, False)
+    assert commands.convert(enum, "CONNECT") == "CONNECT"
 
 
 def test_a_type_seen_twice_on_the_path_is_cut_to_typename() -> None:
@@ -302,6 +302,6 @@ def test_a_type_seen_twice_on_the_path_is_cut_to_typename() -> None:
         "ID": {"kind": "SCALAR", "name": "ID"},
         "Int": {"kind": "SCALAR", "name": "Int"},
     }
-    assert ctl.selection_set(types, ref("Node"), ()) == (
+    assert commands.selection_set(types, ref("Node"), ()) == (
         "{ id parent { __typename } item { ... on Leaf { v } } }"
     )
