@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,6 +27,8 @@ from ..xmpp.element import Element
 from ..xmpp.errors import StanzaError
 from ..xmpp.jid import Jid
 from ._common import doc
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,14 @@ class PingModule(Module):
         return None
 
     async def _watch(self, sid: str, watch: _Watch) -> None:
+        # The watcher runs in the server's task group: an escaping exception would stop the
+        # server, so a crash ends only this watcher.
+        try:
+            await self._watch_loop(sid, watch)
+        except Exception:
+            log.exception("ping_watcher_crashed", extra={"jid": str(watch.jid)})
+
+    async def _watch_loop(self, sid: str, watch: _Watch) -> None:
         interval = self.config.ping_interval
         while True:
             idle = _now() - watch.last_activity
