@@ -61,3 +61,10 @@ async def test_strangers_may_not_know_when_a_user_was_last_seen(server: Server) 
     alice = await server.login("alice")
     reply = await alice.iq(f'<iq type="get" to="bob@localhost"><query {LAST}/></iq>')
     assert error_condition(reply) == "forbidden"
+
+
+async def test_removing_the_account_forgets_its_last_activity(server: Server) -> None:
+    bob = await server.login("bob")
+    await bob.disconnect()
+    await server.accounts.remove(bob.jid.bare)
+    assert await server.stores.last.get_last(UserKey("localhost", "bob")) is None

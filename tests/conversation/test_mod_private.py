@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from kernel_harness import Server, assert_same
 
+from meerkat.stores import UserKey
 from meerkat.xmpp.errors import error_condition
 
 PRIV = 'xmlns="jabber:iq:private"'
@@ -57,3 +58,13 @@ async def test_an_empty_query_is_a_bad_request(server: Server) -> None:
     alice = await server.login("alice")
     reply = await alice.iq(f'<iq type="get"><query {PRIV}/></iq>')
     assert error_condition(reply) == "bad-request"
+
+
+async def test_removing_the_account_removes_its_private_xml(server: Server) -> None:
+    alice = await server.login("alice")
+    await alice.iq(f'<iq type="set"><query {PRIV}>{NOTES}</query></iq>')
+    await server.accounts.remove(alice.jid.bare)
+    assert (
+        await server.stores.private.get(UserKey("localhost", "alice"), "storage:rosternotes")
+        is None
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from kernel_harness import Client, Server, assert_same, assert_xml
+from kernel_harness import Client, Server, assert_same, assert_xml, payload
 
+from meerkat.modules.roster import RosterConfig
 from meerkat.stores import UserKey
 from meerkat.xmpp.errors import error_condition
 
@@ -348,3 +349,20 @@ async def test_removing_an_account_cancels_its_subscriptions(server: Server) -> 
     assert await server.stores.roster.get_roster(UserKey("localhost", "alice")) == []
     items = await server.stores.roster.get_roster(UserKey("localhost", "bob"))
     assert [(i.subscription, i.ask) for i in items] == [("none", "none")]
+
+
+async def test_without_versioning_ver_is_ignored_and_pushes_carry_none() -> None:
+    server = Server()
+    await server.start({"mod_roster": RosterConfig(versioning=False)})
+    try:
+        alice = await server.login("alice")
+        await alice.iq(f'<iq type="set"><query {ROSTER}><item jid="bob@localhost"/></query></iq>')
+        [pushed] = alice.take()
+        assert "ver" not in payload(pushed).attrs
+        reply = await alice.iq(f'<iq type="get"><query {ROSTER} ver="1"/></iq>')
+        assert_xml(
+            reply.children,  # type: ignore[arg-type]
+            [f'<query {ROSTER}><item jid="bob@localhost" subscription="none"/></query>'],
+        )
+    finally:
+        await server.stop()

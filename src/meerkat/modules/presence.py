@@ -103,16 +103,18 @@ class PresenceModule(Module):
         await self.ctx.run_hook(RESEND_OFFLINE_MESSAGES, acc.host_type, None, session=session)
 
     async def _unavailable(self, session: ClientSession, el: Element) -> None:
-        if session.available:
+        was_available = session.available
+        if was_available:
             lists = await self.subscription_lists(session.jid, session.host_type)
             await session.set_presence(None)
             await self._broadcast(session.jid, el, lists["from"])
         await self._to_directed(session, el)
-        status = el.find_text("status") or ""
-        await self.ctx.run_hook(
-            UNSET_PRESENCE, session.host_type, None,
-            session=session, jid=session.jid, sid=session.sid, status=status,
-        )  # fmt: skip
+        if was_available:
+            status = el.find_text("status") or ""
+            await self.ctx.run_hook(
+                UNSET_PRESENCE, session.host_type, None,
+                session=session, jid=session.jid, sid=session.sid, status=status,
+            )  # fmt: skip
 
     async def _broadcast(self, jid: Jid, el: Element, contacts: Iterable[Jid]) -> None:
         """§4.2.2/§4.4.2: to each contact's bare JID and to the user's own resources."""
