@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -116,18 +117,14 @@ async def test_restarted_node_rejoins_and_survivors_clean_its_rows(h: Harness) -
     for x in (a, b):
         x.create_table("session")
     await wait_for(lambda: all_joined([a, b], "session"), clock=h.clock, step=0.5)
-    cleaned: list[int] = []
-
-    def on_down(info: object) -> None:
-        a.node.spawn(clean(), "cleanup")
-
-    async def clean() -> None:
-        cleaned.append(await a.table("session").delete_node_rows("b", 0))
-
-    a.table("session").on_node_down(on_down)  # type: ignore[arg-type]
+    cleaned: list[asyncio.Future[int]] = []
+    a.table("session").on_node_down(
+        lambda info: cleaned.append(a.table("session").delete_node_rows(info.node.name, 0))
+    )
     await b.table("session").insert(("b", "sid1"), 1)
     await h.stop(b)
-    await wait_for(lambda: cleaned == [1])
+    await wait_for(lambda: bool(cleaned))
+    assert await cleaned[0] == 1
     b2 = await h.node("b", boot="again", discovery=True)
     b2.create_table("session")
     await wait_for(lambda: all_joined([a, b2], "session"), clock=h.clock, step=0.5)
@@ -183,6 +180,21 @@ async def test_status_lists_connected_nodes_without_discovery(h: Harness) -> Non
     assert info["availableNodes"] == ["a"]
     assert info["remoteNodesWithoutDisco"] == ["b"]
     assert info["discoveredNodes"] == ["a", "b"]
+
+
+async def test_own_address_under_another_form_is_not_reported_unavailable(h: Harness) -> None:
+    (a,) = await h.nodes("a", discovery=True)
+    h.net.listeners["mem:alias-of-a"] = h.net.listeners["mem:a"]
+    h.registry.nodes["alias"] = "mem:alias-of-a"
+    assert a.discovery is not None
+    checks = a.discovery.state.checks
+    await wait_for(
+        lambda: a.discovery is not None and a.discovery.state.checks > checks + 1,
+        clock=h.clock,
+        step=0.5,
+    )
+    assert a.discovery.state.unavailable == set()
+    assert a.node.peers() == []
 
 
 async def test_unreachable_discovered_node_is_unavailable(h: Harness) -> None:

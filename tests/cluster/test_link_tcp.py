@@ -120,6 +120,21 @@ async def test_oversize_length_prefix_closes_the_connection(make_node: MakeNode)
     await assert_still_serving(a, make_node, "b")
 
 
+async def test_large_frame_before_authentication_closes_the_connection(
+    make_node: MakeNode,
+) -> None:
+    a = await make_node("a")
+    reader, writer = await raw_connection(a)
+    writer.write((64 * 1024).to_bytes(4, "big") + b"\x00" * 1024)
+    await writer.drain()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    assert await closed_by_server(reader)
+    assert loop.time() - start < LINKS.handshake_timeout  # refused at once, not timed out
+    await close(writer)
+    await assert_still_serving(a, make_node, "b")
+
+
 async def test_silent_connection_is_dropped_after_the_handshake_timeout(
     make_node: MakeNode,
 ) -> None:

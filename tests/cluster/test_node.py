@@ -132,6 +132,9 @@ async def test_simultaneous_dials_leave_exactly_one_link(h: Harness) -> None:
 
 async def _dial_both_ways(h: Harness) -> None:
     a, b = await h.nodes("a", "b")
+    events: list[NodeEvent] = []
+    a.subscribe(events.append)
+    b.subscribe(events.append)
     results = await asyncio.gather(
         a.node.connect(b.address), b.node.connect(a.address), return_exceptions=True
     )
@@ -143,6 +146,7 @@ async def _dial_both_ways(h: Harness) -> None:
     b.on_send("x", lambda peer, p: got.append(p))
     a.send("b", "x", 1)
     await wait_for(lambda: got == [1])
+    assert [e.kind for e in events] == [NodeEventKind.UP, NodeEventKind.UP]  # no flap
     await h.stop(a)
     await h.stop(b)
 

@@ -227,22 +227,28 @@ async def test_rows_owned_by_a_lost_node_can_be_deleted_cluster_wide(h: Harness)
     await h.joined("session", a, b, c)
     for x in (a, b, c):
         await x.table("session").insert(("example.com", "user", x.name, 1), {"prio": 0})
-    done = asyncio.Event()
+    pending: list[asyncio.Future[int]] = []
 
     def cleanup(info: DownInfo) -> None:
-        if info.is_leader:  # one survivor is enough; any works since the op is replicated
-            a.node.spawn(_delete(info), "cleanup")
-
-    async def _delete(info: DownInfo) -> None:
-        await a.table("session").delete_node_rows(info.node.name, 2)
-        done.set()
+        if info.is_leader:  # one survivor is enough since the delete is replicated
+            pending.append(c.table("session").delete_node_rows(info.node.name, 2))
+            assert len(c.table("session")) == 2  # applied locally at once
 
     a.table("session").on_node_down(cleanup)
     c.table("session").on_node_down(cleanup)
     await h.stop(b)
-    await asyncio.wait_for(done.wait(), 2)
+    await wait_for(lambda: bool(pending))
+    assert await pending[0] == 1
     assert [k[2] for k, _ in a.table("session").items()] == ["a", "c"]
     assert [k[2] for k, _ in c.table("session").items()] == ["a", "c"]
+
+
+async def test_insert_new_or_lookup_returns_the_existing_values(h: Harness) -> None:
+    a, b = await h.nodes("a", "b")
+    await h.joined("keystore", a, b)
+    assert await a.table("keystore").insert_new_or_lookup(("key",), "k1") == (True, ["k1"])
+    assert await b.table("keystore").insert_new_or_lookup(("key",), "k2") == (False, ["k1"])
+    assert b.table("keystore").get(("key",)) == "k1"
 
 
 async def test_info_reports_size_nodes_and_memory(h: Harness) -> None:

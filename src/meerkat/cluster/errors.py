@@ -19,6 +19,10 @@ class AuthenticationFailed(HandshakeError):
     """The peer could not prove knowledge of the cluster secret."""
 
 
+class SelfConnection(HandshakeError):
+    """The address we dialed is our own node."""
+
+
 class HandshakeRejected(HandshakeError):
     """The accepting side refused an authenticated link (e.g. a duplicate)."""
 

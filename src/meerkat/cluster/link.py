@@ -230,7 +230,7 @@ async def establish(
     known. On failure the stream is closed and a HandshakeError (or TimeoutError) raised.
     """
     hs = wire.Handshake(secret=secret, local=local, initiator=outbound)
-    decoder = wire.FrameDecoder(config.max_frame)
+    decoder = wire.FrameDecoder(min(config.max_frame, wire.HANDSHAKE_MAX_FRAME))
 
     async def run_handshake() -> None:
         writer.write(hs.start())
@@ -269,6 +269,7 @@ async def establish(
         await _close_writer(writer)
         raise
     assert hs.peer is not None
+    decoder.max_frame = config.max_frame
     return Link(
         reader,
         writer,

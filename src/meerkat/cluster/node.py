@@ -40,6 +40,7 @@ from .errors import (
     PeerUnavailable,
     ProtocolError,
     RemoteError,
+    SelfConnection,
 )
 from .link import ByteReader, ByteWriter, Link, LinkConfig, Listener, Transport, establish
 
@@ -239,6 +240,8 @@ class ClusterNode:
     async def connect(self, address: str) -> NodeId:
         """Make sure a link to the node at `address` is up; returns its id."""
         known = self._address_names.get(address)
+        if known == self.name:
+            return self.id
         if known is not None and (peer := self.peer(known)) is not None:
             return peer
         if self._stopping:
@@ -273,6 +276,9 @@ class ClusterNode:
         except _AlreadyConnected as exc:
             self._address_names[address] = exc.peer.node
             return NodeId(exc.peer.node, exc.peer.boot_id)
+        except SelfConnection:
+            self._address_names[address] = self.name
+            return self.id
         except HandshakeRejected as exc:
             if exc.reason == "duplicate" and dialed and (peer := self.peer(dialed[0])):
                 return peer

@@ -186,15 +186,39 @@ class ReplicatedTable:
         """Insert serialised by the leader: concurrent writers end consistent."""
         await self._leader_call(["insert", [[check_key(key), value]]])
 
-    async def delete_node_rows(self, node_name: str, key_index: int) -> int:
-        """Delete (replicated) every row whose key[key_index] == node_name; returns count."""
-        keys = sorted(
-            {k for k, _ in self.store.items() if len(k) > key_index and k[key_index] == node_name},
-            key=lambda k: repr(k),
+    def delete_node_rows(self, node_name: str, key_index: int) -> asyncio.Future[int]:
+        """Delete (replicated) every row whose key[key_index] == node_name.
+
+        Applied locally at once (call it from an `on_node_down` handler, so the rows are
+        gone before a new incarnation of that node can join); await the result (the
+        number of rows) to know every peer applied it.
+        """
+        keys = [
+            k for k, _ in self.store.items() if len(k) > key_index and k[key_index] == node_name
+        ]
+        count: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if not keys:
+            count.set_result(0)
+            return count
+        unique = list(dict.fromkeys(keys))
+        done = self._local_op(["delete", unique])
+
+        def finished(f: asyncio.Future[Any]) -> None:
+            exc = f.exception()
+            if exc is not None:
+                count.set_exception(exc)
+            else:
+                count.set_result(len(unique))
+
+        done.add_done_callback(finished)
+        return count
+
+    async def insert_new_or_lookup(self, key: Key, value: Any) -> tuple[bool, list[Any]]:
+        """Like insert_new; on refusal also returns the leader's current values of `key`."""
+        inserted, values = await self._leader_call(
+            ["insert_new_or_lookup", [check_key(key), value]]
         )
-        if keys:
-            await self.delete_many(keys)
-        return len(keys)
+        return bool(inserted), list(values)
 
     def _local_op(self, op: list[Any]) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -273,6 +297,14 @@ class ReplicatedTable:
                 fut.set_result(["ok", False])
                 return
             self._replicate(op, fut, ["ok", True])
+        elif op[0] == "insert_new_or_lookup":
+            key, value = op[1]
+            if key in self.store:
+                fut.set_result(["ok", [False, self.store.get(key)]])
+                return
+            replicated = ["insert_new", [key, value]]
+            self._apply(replicated)
+            self._replicate(replicated, fut, ["ok", [True, [value]]])
         else:
             self._apply(op)
             self._replicate(op, fut, ["ok", None])

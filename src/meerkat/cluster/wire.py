@@ -27,10 +27,17 @@ from typing import Any
 
 import msgpack
 
-from .errors import AuthenticationFailed, HandshakeError, HandshakeRejected, ProtocolError
+from .errors import (
+    AuthenticationFailed,
+    HandshakeError,
+    HandshakeRejected,
+    ProtocolError,
+    SelfConnection,
+)
 
 PROTOCOL_VERSION = 1
 DEFAULT_MAX_FRAME = 32 * 1024 * 1024
+HANDSHAKE_MAX_FRAME = 4096  # before authentication a peer gets no big buffers
 _LEN = struct.Struct(">I")
 _TUPLE_EXT = 1
 _PROOF_LABEL = b"meerkat-cluster-proof-v1"
@@ -190,7 +197,7 @@ class Handshake:
             if peer.nonce == self.local.nonce:
                 raise AuthenticationFailed("peer echoed our nonce")
             if peer.node == self.local.node:
-                raise HandshakeError("connection to self")
+                raise SelfConnection("connection to self")
             self.peer = peer
             self.state = HandshakeState.AWAIT_PROOF
             return encode(["proof", proof(self._secret, self.local, peer.nonce)])

@@ -154,7 +154,7 @@ class DiscoveryLoop:
         )
         for dn, result in zip(todo, results, strict=True):
             key = dn.name or dn.address
-            if isinstance(result, NodeId):
+            if isinstance(result, NodeId):  # (our own id when the address was ours)
                 self.state.unavailable.discard(key)
                 self.state.unavailable.discard(result.name)
             elif isinstance(result, PeerUnavailable):
