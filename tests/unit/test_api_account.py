@@ -194,3 +194,63 @@ async def test_ban_user_kicks_sessions_and_scrambles_the_password(kernel: Kernel
     assert result["message"] == "User alice@localhost successfully banned with reason: spam"
     assert phone.kicks
     assert not await kernel.accounts.check_password(alice, "pw")
+
+
+async def test_check_password_hash_works_on_plain_passwords_only(kernel: Kernel) -> None:
+    import hashlib
+
+    plain = Kernel()
+    plain.accounts.password_format = "plain"
+    await plain.user("alice@localhost", "pw")
+    alice = Jid.parse("alice@localhost")
+    md5 = "".join(f"{b:X}" for b in hashlib.md5(b"pw").digest())
+    assert await account.check_password_hash(plain.ctx, alice, md5, "md5") == {
+        "correct": True,
+        "message": "Password hash is correct",
+    }
+    sha = hashlib.sha1(b"pw").hexdigest()  # zero-padded lower case: not MongooseIM's form
+    assert (await account.check_password_hash(plain.ctx, alice, sha, "sha"))["correct"] is False
+    with pytest.raises(ApiError) as info:
+        await account.check_password_hash(plain.ctx, alice, md5, "sha256")
+    assert info.value.code == "wrong_method"
+    await kernel.user("alice@localhost", "pw")
+    with pytest.raises(ApiError) as info:
+        await account.check_password_hash(kernel.ctx, alice, md5, "md5")
+    assert (info.value.code, info.value.message) == (
+        "wrong_user",
+        "User does not exist or using SCRAM password",
+    )
+
+
+def test_mongooseim_hex_is_upper_case_and_unpadded() -> None:
+    assert account._mongoose_hex(bytes([0x0A, 0xFF, 0x00])) == "AFF0"
+
+
+async def test_import_users_sorts_every_row(
+    kernel: Kernel, tmp_path: pytest.TempPathFactory
+) -> None:
+    await kernel.user("bob@localhost")
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "alice,localhost,pw\n"
+        "bob,localhost,pw\n"
+        "carol,unknown.org,pw\n"
+        "a:b,localhost,pw\n"
+        "dave,localhost,\n"
+        "just,two\n"
+        "\n",
+        encoding="utf-8",
+    )
+    assert await account.import_users(kernel.ctx, str(path)) == {
+        "status": "Completed",
+        "created": ["alice@localhost"],
+        "existing": ["bob@localhost"],
+        "notAllowed": ["carol@unknown.org"],
+        "invalidJID": ["a:b@localhost"],
+        "emptyPassword": ["dave@localhost"],
+        "invalidRecord": ["just,two"],
+    }
+    assert await kernel.accounts.check_password(Jid.parse("alice@localhost"), "pw")
+    with pytest.raises(ApiError) as info:
+        await account.import_users(kernel.ctx, str(tmp_path / "missing.csv"))
+    assert (info.value.code, info.value.message) == ("file_not_found", "File not found")

@@ -50,3 +50,29 @@ async def test_domain_stats() -> None:
         "registeredUsers": 0,
         "onlineUsers": 0,
     }
+
+
+async def test_log_level_can_be_read_and_set() -> None:
+    import logging
+
+    import pytest
+
+    from meerkat.api import ApiError
+
+    kernel = Kernel()
+    logger = logging.getLogger("meerkat")
+    saved = logger.level
+    try:
+        assert await server.set_loglevel(kernel.ctx, "DEBUG") == "Log level successfully set."
+        assert logger.getEffectiveLevel() == logging.DEBUG
+        assert await server.get_loglevel(kernel.ctx) == "DEBUG"
+        await server.set_loglevel(kernel.ctx, "NOTICE")
+        assert await server.get_loglevel(kernel.ctx) == "NOTICE"
+        await server.set_loglevel(kernel.ctx, "NONE")
+        assert await server.get_loglevel(kernel.ctx) == "NONE"
+        await server.set_loglevel(kernel.ctx, "ALL")
+        assert await server.get_loglevel(kernel.ctx) == "ALL"
+        with pytest.raises(ApiError):
+            await server.set_loglevel(kernel.ctx, "LOUD")
+    finally:
+        logger.setLevel(saved)

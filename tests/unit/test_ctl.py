@@ -305,3 +305,23 @@ def test_a_type_seen_twice_on_the_path_is_cut_to_typename() -> None:
     assert commands.selection_set(types, ref("Node"), ()) == (
         "{ id parent { __typename } item { ... on Leaf { v } } }"
     )
+
+
+async def test_enum_arguments_are_passed_by_name(node: Node) -> None:
+    import logging
+
+    logger = logging.getLogger("meerkat")
+    saved = logger.level
+    try:
+        run = await node.ctl("server", "setLoglevel", "--level", "DEBUG")
+        assert (run.code, run.json) == (
+            0,
+            {"data": {"server": {"setLoglevel": "Log level successfully set."}}},
+        )
+        run = await node.ctl("server", "getLoglevel")
+        assert run.json == {"data": {"server": {"getLoglevel": "DEBUG"}}}
+        run = await node.ctl("server", "setLoglevel", "--level", "LOUD")
+        assert run.code == 1
+        assert run.json["errors"][0]["extensions"]["code"] == "input_coercion"  # type: ignore[index]
+    finally:
+        logger.setLevel(saved)

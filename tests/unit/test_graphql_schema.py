@@ -33,7 +33,7 @@ def test_categories_are_mongooseim_names() -> None:
         "server",
         "cets",
     }
-    assert set(schema.mutation_type.fields) == {"account", "session", "stanza"}
+    assert set(schema.mutation_type.fields) == {"account", "session", "stanza", "server"}
 
 
 def test_a_field_without_resolver_is_a_startup_error() -> None:

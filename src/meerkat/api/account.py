@@ -8,7 +8,12 @@ meerkat@host".
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import hashlib
+import io
 import secrets
+from pathlib import Path
 from typing import Any
 
 from ..auth.accounts import AccountError, AccountExists
@@ -20,8 +25,10 @@ __all__ = [
     "ban_user",
     "change_user_password",
     "check_password",
+    "check_password_hash",
     "check_user",
     "count_users",
+    "import_users",
     "list_users",
     "register_user",
     "remove_user",
@@ -134,3 +141,73 @@ async def ban_user(ctx: ApiContext, user: Jid, reason: str) -> dict[str, Any]:
     await ctx.accounts.set_password(bare, f"BANNED_ACCOUNT--{secrets.token_hex(16)}--{reason}")
     message = f"User {bare} successfully banned with reason: {reason}"
     return {"message": message, "jid": str(bare)}
+
+
+def _mongoose_hex(digest: bytes) -> str:
+    # COMPAT: MongooseIM formats each byte with "~.16B": upper case and *not* zero-padded, so
+    # the md5 of "" is D41D8CD98F0B24E980998ECF8427E. Clients compare against that form.
+    return "".join(f"{byte:X}" for byte in digest)
+
+
+async def check_password_hash(
+    ctx: ApiContext, user: Jid, password_hash: str, hash_method: str
+) -> dict[str, Any]:
+    """Compare an md5/sha hash with a *plain-text* stored password (MongooseIM's rules)."""
+    bare = user.bare
+    stored = await ctx.accounts.plain_password(bare)
+    if not stored:
+        message = "User does not exist or using SCRAM password"
+        raise ApiError("wrong_user", message, {"jid": str(bare)})
+    if hash_method not in ("md5", "sha"):
+        message = f"Given hash method `{hash_method}` is not supported. Try `md5` or `sha`"
+        raise ApiError("wrong_method", message, {"jid": str(bare)})
+    digest = hashlib.new("sha1" if hash_method == "sha" else "md5", stored.encode()).digest()
+    if _mongoose_hex(digest) == password_hash:
+        return {"correct": True, "message": "Password hash is correct"}
+    return {"correct": False, "message": "Password hash is incorrect"}
+
+
+IMPORT_KEYS = (
+    "created",
+    "existing",
+    "notAllowed",
+    "invalidJID",
+    "emptyPassword",
+    "invalidRecord",
+)
+
+
+async def import_users(ctx: ApiContext, filename: str) -> dict[str, Any]:
+    """Register the users of a CSV file of ``username,domain,password`` rows.
+
+    Every row lands in one list: ``created``, ``existing``, ``notAllowed`` (unknown domain,
+    domain full), ``invalidJID``, ``emptyPassword`` or ``invalidRecord`` (not three fields).
+    Error ``file_not_found`` when the file cannot be read.
+    """
+    try:
+        text = await asyncio.to_thread(Path(filename).read_text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise ApiError("file_not_found", "File not found") from None
+    result: dict[str, Any] = {"status": "Completed", **{key: [] for key in IMPORT_KEYS}}
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            continue
+        if len(row) != 3:
+            result["invalidRecord"].append(",".join(row))
+            continue
+        username, domain, password = row
+        try:
+            jid = ctx.accounts.user_jid(username, domain)
+        except AccountError:
+            result["invalidJID"].append(f"{username}@{domain}")
+            continue
+        try:
+            await ctx.accounts.register(jid, password)
+        except AccountExists:
+            result["existing"].append(str(jid))
+        except AccountError as exc:
+            key = "emptyPassword" if exc.reason == "null_password" else "notAllowed"
+            result[key].append(str(jid))
+        else:
+            result["created"].append(str(jid))
+    return result

@@ -224,6 +224,19 @@ class Accounts:
         except pw.InvalidRecord:
             return False
 
+    async def plain_password(self, jid: Jid) -> str | None:
+        """The stored password when it is kept in plain text; None for SCRAM or no account."""
+        if not self._local(jid):
+            return None
+        stored = await self.store.get_password(jid.domain, jid.local)
+        if stored is None:
+            return None
+        try:
+            record = pw.parse_record(stored)
+        except pw.InvalidRecord:
+            return None
+        return record.password if isinstance(record, pw.PlainRecord) else None
+
     async def check_plain(self, jid: Jid, password: str) -> bool:
         """SASL PLAIN: the same as `check_password`."""
         return await self.check_password(jid, password)

@@ -33,8 +33,10 @@ from graphql import (
     GraphQLSchema,
     GraphQLSyntaxError,
     OperationDefinitionNode,
+    ValuesOfCorrectTypeRule,
     execute,
     parse,
+    specified_rules,
     validate,
 )
 from graphql.language import DocumentNode, FieldNode
@@ -55,7 +57,10 @@ DECODE_MESSAGES = {
     "invalid_json_body": "The request JSON body is invalid",
     "variables_invalid_json": "The variables' JSON is invalid",
 }
-COERCION_MARK = "Input coercion failed"
+#: Validation rules whose failures are input coercion (bad argument literals); every other
+#: rule's failure is a ``validation_error``.
+COERCION_RULES = (ValuesOfCorrectTypeRule,)
+OTHER_RULES = tuple(r for r in specified_rules if r not in COERCION_RULES)
 
 
 class _RequestError(Exception):
@@ -130,9 +135,12 @@ class GraphqlEndpoint:
             line = exc.locations[0].line if exc.locations else 1
             message = f"Cannot parse line {line} because of {exc.message}"
             raise _request_error(400, "parser_error", message) from None
-        errors = validate(self.schema, document)
+        errors = validate(self.schema, document, OTHER_RULES)
         if errors:
-            raise _RequestError(400, [_validation_error(e) for e in errors])
+            raise _RequestError(400, [_request_level(e, "validation_error") for e in errors])
+        errors = validate(self.schema, document, COERCION_RULES)
+        if errors:
+            raise _RequestError(400, [_request_level(e, "input_coercion") for e in errors])
         operation = _operation(document, operation_name)
         if not authorized and not _only_check_auth(operation):
             name = operation.name.value if operation.name else operation.operation.value
@@ -149,7 +157,8 @@ class GraphqlEndpoint:
         if not isinstance(result, ExecutionResult):
             result = await result
         if result.data is None and result.errors:
-            raise _RequestError(400, [_validation_error(e) for e in result.errors])
+            # Execution that produced no data at all failed on the variables.
+            raise _RequestError(400, [_request_level(e, "input_coercion") for e in result.errors])
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [_resolver_error(e) for e in result.errors]
@@ -254,8 +263,7 @@ def _only_check_auth(operation: OperationDefinitionNode) -> bool:
     )
 
 
-def _validation_error(error: GraphQLError) -> dict[str, Any]:
-    code = "input_coercion" if COERCION_MARK in error.message else "validation_error"
+def _request_level(error: GraphQLError, code: str) -> dict[str, Any]:
     out: dict[str, Any] = {"extensions": {"code": code}, "message": error.message}
     if error.path:
         out["path"] = list(error.path)

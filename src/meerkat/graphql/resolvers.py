@@ -46,10 +46,14 @@ ADMIN_FIELDS: dict[tuple[str, str], Resolver] = {
     ("AccountAdminQuery", "checkPassword"): lambda c, a: account.check_password(
         c, a["user"], a["password"]
     ),
+    ("AccountAdminQuery", "checkPasswordHash"): lambda c, a: account.check_password_hash(
+        c, a["user"], a["passwordHash"], a["hashMethod"]
+    ),
     ("AccountAdminQuery", "checkUser"): lambda c, a: account.check_user(c, a["user"]),
     ("AccountAdminMutation", "registerUser"): lambda c, a: account.register_user(
         c, a["domain"], a.get("username"), a["password"]
     ),
+    ("AccountAdminMutation", "importUsers"): lambda c, a: account.import_users(c, a["filename"]),
     ("AccountAdminMutation", "removeUser"): lambda c, a: account.remove_user(c, a["user"]),
     ("AccountAdminMutation", "banUser"): lambda c, a: account.ban_user(c, a["user"], a["reason"]),
     ("AccountAdminMutation", "changeUserPassword"): lambda c, a: account.change_user_password(
@@ -85,6 +89,8 @@ ADMIN_FIELDS: dict[tuple[str, str], Resolver] = {
     ("CETSAdminQuery", "systemInfo"): lambda c, a: cets.system_info(c),
     ("CETSAdminQuery", "tableInfo"): lambda c, a: cets.table_info(c),
     ("ServerAdminQuery", "status"): lambda c, a: server.status(c),
+    ("ServerAdminQuery", "getLoglevel"): lambda c, a: server.get_loglevel(c),
+    ("ServerAdminMutation", "setLoglevel"): lambda c, a: server.set_loglevel(c, a["level"]),
     ("StatsAdminQuery", "globalStats"): lambda c, a: stat.global_stats(c),
     ("StatsAdminQuery", "domainStats"): lambda c, a: stat.domain_stats(c, a["domain"]),
 }
