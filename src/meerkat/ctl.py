@@ -75,7 +75,8 @@ class Node:
             with urllib.request.urlopen(req, timeout=TIMEOUT) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
+            with exc:  # an error answer (400, 401, 500) still carries the JSON body
+                status, raw = exc.code, exc.read()
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise Unreachable(f"cannot reach the node at {self.url}: {reason}") from None
