@@ -87,3 +87,14 @@ async def test_packets_round_trip_exactly(stores: Stores, packet: str) -> None:
     message = msg(1, packet=packet)
     await stores.offline.store(ALICE, [message], 10)
     assert await stores.offline.pop_all(ALICE) == [message]
+
+
+async def test_concurrent_deliveries_never_exceed_the_limit(stores: Stores) -> None:
+    import asyncio
+
+    await stores.offline.store(ALICE, [msg(0)], max_per_user=5)
+    stored = await asyncio.gather(
+        *(stores.offline.store(ALICE, [msg(n)], max_per_user=5) for n in range(1, 21))
+    )
+    assert sum(stored) == 4
+    assert await stores.offline.count(ALICE) == 5

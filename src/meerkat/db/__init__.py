@@ -14,7 +14,7 @@ Errors: `DatabaseUnavailable` (unreachable, refused, timed out: retry later),
 """
 
 from meerkat.db.database import Database, Transaction
-from meerkat.db.dialect import Dialect, InsertIgnore, Query, Upsert
+from meerkat.db.dialect import Dialect, InsertIgnore, LockingSelect, Query, Upsert
 from meerkat.db.errors import (
     DatabaseError,
     DatabaseUnavailable,
@@ -33,6 +33,7 @@ __all__ = [
     "Dialect",
     "InsertIgnore",
     "IntegrityError",
+    "LockingSelect",
     "Query",
     "QueryTimeout",
     "SchemaError",

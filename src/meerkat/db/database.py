@@ -16,19 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from meerkat.db import drivers, versioning
 from meerkat.db.dialect import DIALECTS, Dialect, Query
 from meerkat.db.drivers.base import Connection, Row
-from meerkat.db.errors import DatabaseError, DatabaseUnavailable, QueryTimeout
+from meerkat.db.errors import (
+    DatabaseError,
+    DatabaseUnavailable,
+    QueryTimeout,
+    TransactionConflict,
+)
 from meerkat.db.pool import Pool
 from meerkat.db.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _Runner:
@@ -180,6 +186,21 @@ class Database(_Runner):
                 raise
             async with _deadline(self._timeout):
                 await conn.commit()
+
+    async def run_transaction(
+        self, body: Callable[[Transaction], Awaitable[T]], attempts: int = 3
+    ) -> T:
+        """Run `body(tx)` in a transaction, re-running it from the start when the database
+        reports a deadlock or serialization failure (`TransactionConflict`)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction() as tx:
+                    return await body(tx)
+            except TransactionConflict as exc:
+                if attempt == attempts:
+                    raise
+                log.info("db_transaction_retried", extra={"reason": str(exc)})
+        raise AssertionError("unreachable")
 
     async def script(self, sql: str) -> None:
         """Run a multi-statement script without parameters (schema files)."""

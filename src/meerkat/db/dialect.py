@@ -3,8 +3,9 @@
 Queries are written once, with `?` placeholders and portable SQL. The dialect
 
 * converts placeholders (`$1, $2...` for asyncpg, `%s` for asyncmy; `?` stays for sqlite),
-* renders the statements that have no common syntax: insert-if-absent and upsert
-  (`Upsert`, `InsertIgnore` values stand in for them among a store's query constants),
+* renders the statements that have no common syntax: insert-if-absent, upsert and
+  row locking (`Upsert`, `InsertIgnore`, `LockingSelect` values stand in for them among a
+  store's query constants),
 * knows how to ask the catalogue which tables exist.
 
 What is deliberately *not* here: `LIMIT ?` is accepted by all three; ids of inserted rows
@@ -36,7 +37,17 @@ class InsertIgnore:
     key: tuple[str, ...]
 
 
-Query = str | Upsert | InsertIgnore
+@dataclass(frozen=True, slots=True)
+class LockingSelect:
+    """`SELECT ... FOR UPDATE` inside a transaction: locks the rows it reads until commit.
+
+    SQLite has no row locks and needs none: `BEGIN IMMEDIATE` already serialises writers.
+    """
+
+    select: str
+
+
+Query = str | Upsert | InsertIgnore | LockingSelect
 
 
 def _convert(sql: str, style: str) -> str:
@@ -76,6 +87,8 @@ class Dialect:
             text = self.upsert(query)
         elif isinstance(query, InsertIgnore):
             text = self.insert_ignore(query)
+        elif isinstance(query, LockingSelect):
+            text = query.select if self.name == "sqlite" else f"{query.select} FOR UPDATE"
         else:
             text = query
         return _convert(text, self.placeholder_style) if self.placeholder_style != "qmark" else text

@@ -1,20 +1,24 @@
 """`OfflineStore` on MongooseIM's `offline_message` table.
 
-The per-user limit is checked and the messages inserted in one transaction. SQLite
-serialises writers (BEGIN IMMEDIATE), so there the limit is exact; on PostgreSQL and MySQL
-two deliveries to the same user at the same instant may both see room for the last slot
-(like MongooseIM), so the queue can exceed the limit by the number of concurrent writers.
+The per-user limit is checked and the messages inserted in one transaction that first locks
+the user's queued rows (`SELECT ... FOR UPDATE`), so concurrent deliveries to one user
+queue up behind each other and the limit holds exactly. SQLite gets the same from
+`BEGIN IMMEDIATE`. One gap: on PostgreSQL an *empty* queue has no rows to lock, so
+simultaneous first deliveries may all be stored (only matters for limits smaller than the
+number of simultaneous senders). MySQL's gap locks cover that case but may report a
+deadlock, which `run_transaction` retries.
 `pop_all` deletes only the rows it read (id <= the last one), so a message stored while it
 runs is not lost.
 """
 
 from __future__ import annotations
 
-from meerkat.db import Database
+from meerkat.db import Database, LockingSelect, Transaction
 from meerkat.stores.offline import OfflineMessage
 from meerkat.stores.types import UserKey, from_blob, to_blob
 
 COUNT = "SELECT COUNT(*) FROM offline_message WHERE server = ? AND username = ?"
+LOCK_QUEUE = LockingSelect("SELECT id FROM offline_message WHERE server = ? AND username = ?")
 INSERT = (
     "INSERT INTO offline_message (timestamp, expire, server, username, from_jid, packet) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -39,14 +43,19 @@ class SqlOfflineStore:
         if not messages or max_per_user <= 0:
             return 0
         server, username = user
-        async with self._db.transaction() as tx:
+
+        async def store_some(tx: Transaction) -> int:
+            await tx.fetchall(LOCK_QUEUE, server, username)
+            # A new statement, so a new snapshot: counts what a writer we waited for added.
             queued = int(await tx.fetchval(COUNT, server, username))
             accepted = messages[: max(0, max_per_user - queued)]
             for m in accepted:
                 await tx.execute(
                     INSERT, m.timestamp, m.expire, server, username, m.from_jid, to_blob(m.packet)
                 )
-        return len(accepted)
+            return len(accepted)
+
+        return await self._db.run_transaction(store_some)
 
     async def pop_all(self, user: UserKey, now: int | None = None) -> list[OfflineMessage]:
         server, username = user
