@@ -12,6 +12,8 @@ from meerkat.db import (
     InsertIgnore,
     IntegrityError,
     QueryTimeout,
+    Transaction,
+    TransactionConflict,
     Upsert,
 )
 
@@ -155,3 +157,25 @@ async def test_waiting_for_a_connection_is_bounded_by_the_query_timeout(
         with pytest.raises(QueryTimeout):
             await db.fetchval("SELECT COUNT(*) FROM users")
     assert await db.fetchval("SELECT COUNT(*) FROM users") == 0
+
+
+async def test_run_transaction_reruns_the_body_after_a_conflict(database: Database) -> None:
+    attempts = []
+
+    async def body(tx: Transaction) -> int:
+        attempts.append(1)
+        await tx.execute(INSERT_NEW, f"k{len(attempts)}", "v")
+        if len(attempts) == 1:
+            raise TransactionConflict("deadlock (simulated)")
+        return len(attempts)
+
+    assert await database.run_transaction(body) == 2
+    assert await database.fetchall("SELECT k FROM mongoose_cluster_id") == [("k2",)]
+
+
+async def test_run_transaction_gives_up_after_the_last_attempt(database: Database) -> None:
+    async def body(tx: Transaction) -> None:
+        raise TransactionConflict("always")
+
+    with pytest.raises(TransactionConflict):
+        await database.run_transaction(body, attempts=2)

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from meerkat.db import DatabaseSettings, InsertIgnore, Upsert
+from meerkat.db import DatabaseSettings, InsertIgnore, LockingSelect, Upsert
 from meerkat.db.dialect import DIALECTS
 
 
@@ -71,3 +71,10 @@ def test_upsert_and_insert_ignore_are_rendered_per_dialect() -> None:
     assert DIALECTS["mysql"].sql(ins) == (
         "INSERT INTO t (k, v) VALUES (%s, %s) ON DUPLICATE KEY UPDATE k = k"
     )
+
+
+def test_locking_selects_lock_rows_only_where_there_are_row_locks() -> None:
+    query = LockingSelect("SELECT id FROM t WHERE a = ?")
+    assert DIALECTS["sqlite"].sql(query) == "SELECT id FROM t WHERE a = ?"
+    assert DIALECTS["pgsql"].sql(query) == "SELECT id FROM t WHERE a = $1 FOR UPDATE"
+    assert DIALECTS["mysql"].sql(query) == "SELECT id FROM t WHERE a = %s FOR UPDATE"
