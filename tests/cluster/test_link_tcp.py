@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from meerkat.cluster import Cluster, ClusterConfig, LinkConfig, PeerUnavailable
+from meerkat.cluster.discovery import DiscoveryConfig
 from meerkat.cluster.link import split_address
 
 LINKS = LinkConfig(
@@ -33,7 +34,13 @@ async def make_node() -> AsyncIterator[MakeNode]:
 
     async def make(name: str, secret: bytes = b"cluster-secret", **kw: object) -> Cluster:
         c = Cluster(
-            ClusterConfig(node_name=name, secret=secret, listen_address="127.0.0.1:0", link=LINKS),
+            ClusterConfig(
+                node_name=name,
+                secret=secret,
+                listen_address="127.0.0.1:0",
+                link=LINKS,
+                discovery=DiscoveryConfig(initial_interval=0.1, error_interval=0.1),
+            ),
             **kw,
         )  # type: ignore[arg-type]
         await c.start()
@@ -225,3 +232,25 @@ async def test_plain_client_cannot_link_to_a_tls_node(make_node: MakeNode, tmp_p
     with pytest.raises(PeerUnavailable):
         await plain.node.connect(a.address)
     assert not a.node.is_up("p")
+
+
+async def test_file_discovery_over_tcp_joins_three_nodes(
+    make_node: MakeNode, tmp_path: Path
+) -> None:
+    from meerkat.cluster import FileBackend
+
+    nodes = [await make_node(f"n{i}") for i in range(3)]
+    path = tmp_path / "nodes.txt"
+    path.write_text("\n".join(c.address for c in nodes) + "\n")
+    for c in nodes:
+        c.create_table("session")
+        c.start_discovery(FileBackend(path))
+    names = ["n0", "n1", "n2"]
+    for _ in range(200):
+        if all(c.table("session").nodes() == names for c in nodes):
+            break
+        await asyncio.sleep(0.02)
+    assert all(c.table("session").nodes() == names for c in nodes)
+    info = await nodes[0].system_info()
+    assert info["joinedNodes"] == names and info["discoveredNodes"] == names
+    assert info["unavailableNodes"] == []

@@ -90,7 +90,9 @@ class DiscoveryLoop:
     def discovered_names(self) -> list[str]:
         names = set()
         for dn in self.state.discovered:
-            name = dn.name or self.node.name_at(dn.address)
+            name = dn.name or (
+                self.node.name if dn.address == self.node.address else self.node.name_at(dn.address)
+            )
             names.add(name if name is not None else dn.address)
         return sorted(names)
 
