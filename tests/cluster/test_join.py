@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cluster_harness import Harness, wait_for
 
-from meerkat.cluster import Cluster, DownInfo, JoinError, keep_greater
+from meerkat.cluster import Cluster, DownInfo, JoinError, NodeId, RemoteError, keep_greater
 from meerkat.cluster.join import resolve_conflicts
 from meerkat.cluster.store import Row
 
@@ -224,3 +224,25 @@ async def test_join_lock_is_released_when_its_holder_goes_down(h: Harness) -> No
     a.create_table("t")
     b.create_table("t")
     assert await a.tables.join("t", b.id) == "joined"
+
+
+async def test_dump_arriving_without_the_matching_pause_is_ignored(h: Harness) -> None:
+    a, b = await h.nodes("a", "b")
+    await h.joined("t", a, b)
+    dump = [[("x",), 1]]
+    with pytest.raises(RemoteError, match="ignored"):
+        await a.tables.call(b.id, ["t", "send_dump", "ref", "no-such-pause", [], dump])
+    await a.tables.call(b.id, ["t", "pause", "p1"])
+    with pytest.raises(RemoteError, match="ignored"):
+        await a.tables.call(b.id, ["t", "send_dump", "ref", "other-pause", [], dump])
+    assert ("x",) not in b.table("t")
+    await a.tables.call(b.id, ["t", "unpause", "p1"])
+
+
+async def test_acks_from_unknown_peers_or_requests_are_ignored(h: Harness) -> None:
+    a, b = await h.nodes("a", "b")
+    await h.joined("t", a, b)
+    a.table("t").ack(NodeId("ghost", "x"), 1)
+    a.table("t").ack(b.id, 12345)
+    await a.table("t").insert(("k",), 1)
+    assert b.table("t").get(("k",)) == 1
