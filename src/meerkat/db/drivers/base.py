@@ -61,18 +61,20 @@ def tls_context(settings: DatabaseSettings) -> ssl.SSLContext | None:
 
 
 def split_script(sql: str) -> list[str]:
-    """Split a schema file into statements: `;` at the end of a line ends one; `--` comments
-    are dropped. (Our schema files keep to that shape; no procedures or triggers.)"""
+    """Split a schema file into statements for drivers that run one at a time.
+
+    A `;` at the end of a line ends a statement; whole-line `--` comments are dropped. Our
+    schema files keep to that shape (no procedures, no `;` inside literals).
+    """
     statements: list[str] = []
     current: list[str] = []
-    for raw in sql.splitlines():
-        line = raw.split("--", 1)[0].rstrip() if "--" in raw and "'" not in raw else raw.rstrip()
-        if not line.strip():
+    for line in sql.splitlines():
+        if not line.strip() or line.lstrip().startswith("--"):
             continue
-        current.append(line)
-        if line.endswith(";"):
+        current.append(line.rstrip())
+        if current[-1].endswith(";"):
             statements.append("\n".join(current)[:-1].strip())
             current = []
-    if current and "\n".join(current).strip():
+    if current:
         statements.append("\n".join(current).strip())
     return statements
