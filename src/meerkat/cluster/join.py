@@ -17,6 +17,7 @@ Steps, all under the cluster lock (one join at a time in the whole cluster):
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import ClusterError, JoinError
@@ -161,7 +162,7 @@ async def _send_dumps(
 
 
 def resolve_conflicts(
-    local: list[Row], remote: list[Row], handler: ConflictHandler
+    local: Sequence[Row], remote: Sequence[Row], handler: ConflictHandler
 ) -> tuple[list[Row], list[Row]]:
     """Walk two key-sorted dumps; identical rows are dropped from both, same-key rows
     become handler(local, remote) on both sides, other rows stay on their side."""

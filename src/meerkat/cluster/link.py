@@ -169,6 +169,9 @@ class Link:
             self.close("protocol_error")
         except (ConnectionError, OSError) as exc:
             self.close(f"connection_error: {exc.__class__.__name__}")
+        except Exception:
+            log.exception("cluster_link_reader_failed peer=%s", self.peer.node)
+            self.close("internal_error")
 
     async def _write_loop(self) -> None:
         try:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -163,19 +163,19 @@ class ReplicatedTable:
     async def insert(self, key: Key, value: Any) -> None:
         await self._local_op(["insert", [[check_key(key), value]]])
 
-    async def insert_many(self, rows: list[Row]) -> None:
+    async def insert_many(self, rows: Iterable[Row]) -> None:
         await self._local_op(["insert", [[check_key(k), v] for k, v in rows]])
 
     async def delete(self, key: Key) -> None:
         await self._local_op(["delete", [check_key(key)]])
 
-    async def delete_many(self, keys: list[Key]) -> None:
+    async def delete_many(self, keys: Iterable[Key]) -> None:
         await self._local_op(["delete", [check_key(k) for k in keys]])
 
     async def delete_object(self, key: Key, value: Any) -> None:
         await self._local_op(["delete_objects", [[check_key(key), value]]])
 
-    async def delete_objects(self, rows: list[Row]) -> None:
+    async def delete_objects(self, rows: Iterable[Row]) -> None:
         await self._local_op(["delete_objects", [[check_key(k), v] for k, v in rows]])
 
     async def insert_new(self, key: Key, value: Any) -> bool:
