@@ -85,7 +85,7 @@ async def test_kicking_an_offline_session_is_no_session(kernel: Kernel) -> None:
     with pytest.raises(ApiError) as info:
         await session.kick_user_session(kernel.ctx, Jid.parse("alice@localhost/none"))
     assert (info.value.code, info.value.message) == ("no_session", "No active session")
-    assert info.value.extra == {"jid": "alice@localhost/none"}
+    assert info.value.extra == {"jid": "alice@localhost/none", "reason": None}
 
 
 async def test_kick_user_closes_every_session(kernel: Kernel) -> None:

@@ -13,7 +13,7 @@ from meerkat.auth.accounts import Accounts
 from meerkat.core import HookRegistry, IqDispatcher, ManualClock, Router, SessionManager
 from meerkat.core.acc import Acc
 from meerkat.core.sessions import SessionRecord
-from meerkat.stores.users import MemoryUserStore
+from meerkat.stores import memory_stores
 from meerkat.xmpp.jid import Jid
 
 HOSTS = ("localhost", "example.com")
@@ -41,7 +41,8 @@ class Kernel:
         self.clock = ManualClock()
         self.hooks = HookRegistry(reraise=True)
         self.sessions = SessionManager(NODE)
-        self.store = MemoryUserStore()
+        self.stores = memory_stores()
+        self.store = self.stores.users
         self.accounts = Accounts(
             self.store,
             HOSTS,
@@ -62,6 +63,7 @@ class Kernel:
             clock=self.clock,
             started_at=self.clock.monotonic(),
             version="0.1.0",
+            stores=self.stores,
         )
 
     async def user(self, jid: str, password: str = "secret") -> Jid:

@@ -389,7 +389,10 @@ async def test_cets_without_a_cluster_is_deps_not_loaded(client: TestClient) -> 
         "errors": [
             {
                 "message": "Some of the required internal databases are not loaded",
-                "extensions": {"code": "deps_not_loaded"},
+                "extensions": {
+                    "code": "deps_not_loaded",
+                    "not_loaded_internal_databases": ["cets"],
+                },
                 "path": ["cets", "tableInfo"],
             }
         ],
@@ -407,3 +410,43 @@ async def test_cets_status_of_a_cluster(client: TestClient, kernel: Kernel) -> N
     status, reply = await post(client, {"query": query})
     assert status == 200
     assert reply == {"data": {"cets": {"systemInfo": SYSTEM_INFO, "tableInfo": TABLES}}}
+
+
+async def test_datetime_and_xml_scalars_round_trip(client: TestClient, kernel: Kernel) -> None:
+    await kernel.user("alice@localhost")
+    set_last = """mutation { last { setLast(user: "alice@localhost",
+                  timestamp: "2024-01-02T03:04:05Z", status: "away") {
+                  user timestamp status } } }"""
+    status, reply = await post(client, {"query": set_last})
+    assert (status, reply) == (
+        200,
+        {
+            "data": {
+                "last": {
+                    "setLast": {
+                        "user": "alice@localhost",
+                        "timestamp": "2024-01-02T03:04:05Z",
+                        "status": "away",
+                    }
+                }
+            }
+        },
+    )
+    old = '{ last { listOldUsers(timestamp: "2025-01-01T00:00:00+02:00") { jid timestamp } } }'
+    status, reply = await post(client, {"query": old})
+    assert reply["data"]["last"]["listOldUsers"] == [
+        {"jid": "alice@localhost", "timestamp": "2024-01-02T03:04:05Z"}
+    ]
+    bad = '{ last { listOldUsers(timestamp: "yesterday") { jid } } }'
+    status, reply = await post(client, {"query": bad})
+    assert status == 400 and reply["errors"][0]["extensions"]["code"] == "input_coercion"
+    set_private = """mutation ($x: XmlElement!) { private {
+                     setPrivate(user: "alice@localhost", elementString: $x) } }"""
+    status, reply = await post(
+        client, {"query": set_private, "variables": {"x": "<a xmlns='n:1'><b/></a>"}}
+    )
+    assert reply == {"data": {"private": {"setPrivate": '<a xmlns="n:1"><b/></a>'}}}
+    get_private = """{ private {
+        getPrivate(user: "alice@localhost", element: "a", nameSpace: "n:1") } }"""
+    status, reply = await post(client, {"query": get_private})
+    assert reply == {"data": {"private": {"getPrivate": '<a xmlns="n:1"><b/></a>'}}}

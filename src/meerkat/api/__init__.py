@@ -4,7 +4,7 @@ Every function is ``async def op(ctx: ApiContext, ...)`` returning JSON-ready va
 raising `ApiError(code, message, extra)` for refusals.
 """
 
-from . import account, cets, server, session, stanza, stat, user
+from . import account, cets, last, private, server, session, stanza, stat, user
 from .context import ApiContext, ClusterInfo, NodeApiContext
 from .errors import ApiError
 
@@ -15,6 +15,8 @@ __all__ = [
     "NodeApiContext",
     "account",
     "cets",
+    "last",
+    "private",
     "server",
     "session",
     "stanza",

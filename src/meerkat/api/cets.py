@@ -18,7 +18,11 @@ def _cluster(ctx: ApiContext) -> ClusterInfo:
     # getattr: a context written before `cluster` joined the protocol simply has no CETS.
     cluster: ClusterInfo | None = getattr(ctx, "cluster", None)
     if cluster is None:
-        raise ApiError("deps_not_loaded", "Some of the required internal databases are not loaded")
+        raise ApiError(
+            "deps_not_loaded",
+            "Some of the required internal databases are not loaded",
+            {"not_loaded_internal_databases": ["cets"]},
+        )
     return cluster
 
 

@@ -40,6 +40,8 @@ class ApiContext(Protocol):
     - ``version``: the server version string; ``commit_hash``: the build's commit, or "".
     - ``cluster``: the CETS status provider, None when CETS is not configured.
     - ``s2s_counts``: optional provider of (incoming, outgoing) s2s connection counts.
+    - ``modules``: names of the running modules (``mod_last`` ...), for categories that need
+      one (error ``deps_not_loaded``); None when unknown (then only the store is checked).
     """
 
     hosts: Collection[str]
@@ -54,6 +56,7 @@ class ApiContext(Protocol):
     commit_hash: str
     cluster: ClusterInfo | None
     s2s_counts: Callable[[], tuple[int, int]] | None
+    modules: Collection[str] | None
 
 
 @dataclass
@@ -72,3 +75,4 @@ class NodeApiContext:
     commit_hash: str = ""
     cluster: ClusterInfo | None = None
     s2s_counts: Callable[[], tuple[int, int]] | None = None
+    modules: Collection[str] | None = None

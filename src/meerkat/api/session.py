@@ -93,7 +93,8 @@ async def get_user_resource(ctx: ApiContext, user: Jid, number: int) -> str:
     """The resource of the user's ``number``-th session (1-based, sorted by resource)."""
     resources = [r.jid.resource for r in _user_sessions(ctx, user)]
     if not 0 < number <= len(resources):
-        raise ApiError("wrong_res_number", f"Wrong resource number: {number}")
+        extra = {"user": str(user), "number": number}
+        raise ApiError("wrong_res_number", f"Wrong resource number: {number}", extra)
     return resources[number - 1]
 
 
@@ -114,7 +115,7 @@ async def kick_user_session(
     """Close one session (a full JID); error ``no_session`` when it is not online."""
     record = ctx.sessions.session(user) if user.resource else None
     if record is None:
-        raise ApiError("no_session", "No active session", {"jid": str(user)})
+        raise ApiError("no_session", "No active session", {"jid": str(user), "reason": reason})
     return await _kick(ctx, record, reason or DEFAULT_REASON)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
-from ..api import ApiContext, ApiError, account, cets, server, session, stanza, stat
+from ..api import ApiContext, ApiError, account, cets, last, private, server, session, stanza, stat
 from ..api import user as user_api
 from ..xmpp.jid import Jid
 
@@ -85,6 +85,26 @@ ADMIN_FIELDS: dict[tuple[str, str], Resolver] = {
         c, a["from"], a["to"], a.get("subject"), a.get("body")
     ),
     ("StanzaAdminMutation", "sendStanza"): lambda c, a: _send_stanza(c, a),
+    # last, private
+    ("LastAdminQuery", "getLast"): lambda c, a: last.get_last(c, a["user"]),
+    ("LastAdminQuery", "countActiveUsers"): lambda c, a: last.count_active_users(
+        c, a["domain"], a.get("timestamp")
+    ),
+    ("LastAdminQuery", "listOldUsers"): lambda c, a: last.list_old_users(
+        c, a.get("domain"), a["timestamp"]
+    ),
+    ("LastAdminMutation", "setLast"): lambda c, a: last.set_last(
+        c, a["user"], a.get("timestamp"), a["status"]
+    ),
+    ("LastAdminMutation", "removeOldUsers"): lambda c, a: last.remove_old_users(
+        c, a.get("domain"), a["timestamp"]
+    ),
+    ("PrivateAdminQuery", "getPrivate"): lambda c, a: private.get_private(
+        c, a["user"], a["element"], a["nameSpace"]
+    ),
+    ("PrivateAdminMutation", "setPrivate"): lambda c, a: private.set_private(
+        c, a["user"], a["elementString"]
+    ),
     # cets, server, stat
     ("CETSAdminQuery", "systemInfo"): lambda c, a: cets.system_info(c),
     ("CETSAdminQuery", "tableInfo"): lambda c, a: cets.table_info(c),
