@@ -116,3 +116,24 @@ async def test_private_errors(kernel: Kernel) -> None:
     with pytest.raises(ApiError) as info:
         await private.set_private(kernel.ctx, ALICE, parse_element("<message/>"))
     assert info.value.code == "bad_namespace"
+
+
+async def test_offline_messages_are_deleted_by_age_and_expiry(kernel: Kernel) -> None:
+    from meerkat.api import offline
+    from meerkat.stores.offline import OfflineMessage
+
+    now = int(kernel.clock.now())
+    key = UserKey("localhost", "alice")
+
+    def message(age_days: int, expire: int | None = None) -> OfflineMessage:
+        return OfflineMessage(now - age_days * 86400, "bob@localhost", "<message/>", expire)
+
+    await kernel.stores.offline.store(key, [message(10), message(1), message(0, now - 1)], 100)
+    assert await offline.delete_expired_messages(kernel.ctx, "localhost") == (
+        "Removed 1 expired messages"
+    )
+    assert await offline.delete_old_messages(kernel.ctx, "localhost", 5) == "Removed 1 messages"
+    assert await kernel.stores.offline.count(key) == 1
+    with pytest.raises(ApiError) as info:
+        await offline.delete_old_messages(kernel.ctx, "unknown.org", 5)
+    assert info.value.code == "domain_not_found"

@@ -42,6 +42,7 @@ def test_categories_are_mongooseim_names() -> None:
         "server",
         "last",
         "private",
+        "offline",
     }
 
 

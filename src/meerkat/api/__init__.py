@@ -4,7 +4,7 @@ Every function is ``async def op(ctx: ApiContext, ...)`` returning JSON-ready va
 raising `ApiError(code, message, extra)` for refusals.
 """
 
-from . import account, cets, last, private, server, session, stanza, stat, user
+from . import account, cets, last, offline, private, server, session, stanza, stat, user
 from .context import ApiContext, ClusterInfo, NodeApiContext
 from .errors import ApiError
 
@@ -16,6 +16,7 @@ __all__ = [
     "account",
     "cets",
     "last",
+    "offline",
     "private",
     "server",
     "session",

@@ -15,7 +15,19 @@ from typing import Any
 
 from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
-from ..api import ApiContext, ApiError, account, cets, last, private, server, session, stanza, stat
+from ..api import (
+    ApiContext,
+    ApiError,
+    account,
+    cets,
+    last,
+    offline,
+    private,
+    server,
+    session,
+    stanza,
+    stat,
+)
 from ..api import user as user_api
 from ..xmpp.jid import Jid
 
@@ -104,6 +116,13 @@ ADMIN_FIELDS: dict[tuple[str, str], Resolver] = {
     ),
     ("PrivateAdminMutation", "setPrivate"): lambda c, a: private.set_private(
         c, a["user"], a["elementString"]
+    ),
+    # offline
+    ("OfflineAdminMutation", "deleteExpiredMessages"): lambda c, a: offline.delete_expired_messages(
+        c, a["domain"]
+    ),
+    ("OfflineAdminMutation", "deleteOldMessages"): lambda c, a: offline.delete_old_messages(
+        c, a["domain"], a["days"]
     ),
     # cets, server, stat
     ("CETSAdminQuery", "systemInfo"): lambda c, a: cets.system_info(c),
