@@ -122,11 +122,16 @@ def _split_global(argv: list[str], env: Mapping[str, str]) -> tuple[Node, list[s
 def _categories(node: Node, io: Io) -> dict[str, Category] | int:
     """The node's categories, or an exit status after printing why there are none."""
     answer = node.request(get_introspection_query(descriptions=True))
-    schema = answer.get("data", {}).get("__schema") if isinstance(answer, dict) else None
+    data = answer.get("data") if isinstance(answer, dict) else None
+    schema = data.get("__schema") if isinstance(data, dict) else None
     if schema is None:
         io.json(answer)
         return EXIT_ERROR
-    return build_categories(schema)
+    try:
+        return build_categories(schema)
+    except (KeyError, TypeError, ValueError) as exc:
+        io.err.write(f"meerkatctl: the node's schema cannot be used: {exc!r}\n")
+        return EXIT_ERROR
 
 
 def _top_usage(node: Node, io: Io, stream: TextIO) -> None:
