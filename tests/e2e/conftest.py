@@ -41,8 +41,13 @@ def node_config(data_dir: Path, **overrides: Any) -> dict[str, Any]:
         "listen",
         {
             "c2s": [
-                {"port": free_port(), "ip_address": "127.0.0.1", "c2s_state_timeout": 5000},
-                {"port": free_port(), "ip_address": "127.0.0.1", "tls": {"mode": "tls"}},
+                {"port": free_port(), "ip_address": "127.0.0.1", "shaper": "none"},
+                {
+                    "port": free_port(),
+                    "ip_address": "127.0.0.1",
+                    "shaper": "none",
+                    "tls": {"mode": "tls"},
+                },
             ],
             "http": [
                 {
@@ -104,9 +109,10 @@ async def xmpp_client() -> AsyncIterator[ClientFactory]:
             "session_start", lambda _: started.done() or started.set_result(None)
         )
         client.add_event_handler(
-            "failed_auth", lambda _: started.done() or started.set_exception(
-                PermissionError("authentication failed")
-            )
+            "failed_auth",
+            lambda _: (
+                started.done() or started.set_exception(PermissionError("authentication failed"))
+            ),
         )
         client.connect("127.0.0.1", port)
         clients.append(client)

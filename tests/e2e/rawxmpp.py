@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import secrets
 import ssl
 from collections.abc import Callable
@@ -107,6 +108,7 @@ class RawClient:
                 await self._read_more(max(0.01, deadline - loop.time()))
             except (ConnectionError, StreamError, ssl.SSLError):
                 self.closed = True
+        self.writer.close()
 
     async def open_stream(self, to: str = "localhost") -> Element:
         """Send a stream header; return the features."""
@@ -176,12 +178,11 @@ class RawClient:
 
     async def close(self) -> None:
         if not self.writer.is_closing():
-            try:
+            with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
                 self.writer.write(b"</stream:stream>")
-                self.writer.close()
-                await asyncio.wait_for(self.writer.wait_closed(), 2)
-            except (ConnectionError, OSError, TimeoutError, ssl.SSLError):
-                pass
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError, ssl.SSLError):
+            await asyncio.wait_for(self.writer.wait_closed(), 2)
 
 
 async def logged_in(

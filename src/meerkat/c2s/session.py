@@ -452,11 +452,11 @@ class C2SSession:
 
     def _shaper_rate(self, jid: Jid) -> int:
         rule = self.settings.shaper_rule
-        name = (
-            rule
-            if rule in self.node.shapers
-            else self.node.access(rule, jid, self.transport.peer[0])
-        )
+        if rule == "none":
+            return 0
+        if rule in self.node.shapers:
+            return self.node.shapers[rule]
+        name = self.node.access(rule, jid, self.transport.peer[0])
         return self.node.shapers.get(str(name), 0)
 
     def _restart_stream(self) -> None:

@@ -26,7 +26,7 @@ class HttpListener:
         app = web.Application(client_max_size=1 << 20)
         handlers = self.config.handlers
         for gql in handlers.mongoose_graphql_handler:
-            from ..graphql.http import add_graphql_routes
+            from ..graphql import add_graphql_routes
 
             add_graphql_routes(
                 app,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-_ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"})
+_ATTR_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
+)
 _TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
@@ -95,7 +97,10 @@ class Element:
         return child
 
     def add(
-        self, name: str, xmlns: str | None = None, attrs: dict[str, str] | None = None,
+        self,
+        name: str,
+        xmlns: str | None = None,
+        attrs: dict[str, str] | None = None,
         text: str | None = None,
     ) -> Element:
         """Add a child element (inheriting this element's namespace by default) and return it."""

@@ -106,7 +106,9 @@ def error_reply(stanza: Element, error: StanzaError | Element) -> Element:
     if to is not None:
         reply.attrs["from"] = to
     if stanza.name != "presence":
-        reply.children = [c for c in stanza.children if isinstance(c, Element) and c.name != "error"]
+        reply.children = [
+            c for c in stanza.children if isinstance(c, Element) and c.name != "error"
+        ]
     err = error.to_element() if isinstance(error, StanzaError) else error
     err.xmlns = stanza.xmlns
     reply.children.append(err)

@@ -18,7 +18,7 @@ _USERNAME: Any = precis_i18n.get_profile("UsernameCaseMapped")
 _OPAQUE: Any = precis_i18n.get_profile("OpaqueString")
 
 MAX_PART_BYTES = 1023
-_FORBIDDEN_LOCAL = frozenset('"&\'/:<>@')
+_FORBIDDEN_LOCAL = frozenset("\"&'/:<>@")
 _FORBIDDEN_DOMAIN = frozenset(" \t\r\n@/\\\"'<>&:?#[]")
 
 
