@@ -6,12 +6,16 @@ stores, with `FakeSession` handles standing in for c2s sessions.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from meerkat.api import NodeApiContext
 from meerkat.auth.accounts import Accounts
 from meerkat.core import HookRegistry, IqDispatcher, ManualClock, Router, SessionManager
 from meerkat.core.acc import Acc
+from meerkat.core.modules import ModuleContext, ModuleManager
 from meerkat.core.sessions import SessionRecord
 from meerkat.stores import memory_stores
 from meerkat.xmpp.jid import Jid
@@ -32,6 +36,24 @@ class FakeSession:
 
     def kick(self, condition: str, text: str | None = None) -> None:
         self.kicks.append((condition, text))
+
+
+class Tasks:
+    """Owns the tasks modules spawn (stands in for the server's TaskGroup)."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def create_task(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> Any:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def aclose(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 class Kernel:
@@ -65,6 +87,33 @@ class Kernel:
             version="0.1.0",
             stores=self.stores,
         )
+
+    async def start_modules(self, *names: str) -> ModuleManager:
+        """Start real modules (``mod_roster`` ...) on this kernel; stop with `stop_modules`."""
+        from meerkat.modules import MODULES
+
+        self.tasks = Tasks()
+        module_ctx = ModuleContext(
+            node=NODE,
+            hosts=HOSTS,
+            default_host=HOSTS[0],
+            clock=self.clock,
+            hooks=self.hooks,
+            iq=self.router.iq,
+            router=self.router,
+            sessions=self.sessions,
+            stores=self.stores,
+            accounts=self.accounts,
+            tasks=self.tasks,  # type: ignore[arg-type]
+        )
+        self.manager = ModuleManager(module_ctx, MODULES)
+        await self.manager.start(dict.fromkeys(names))
+        self.ctx.modules = list(module_ctx.modules)
+        return self.manager
+
+    async def stop_modules(self) -> None:
+        await self.manager.stop()
+        await self.tasks.aclose()
 
     async def user(self, jid: str, password: str = "secret") -> Jid:
         return await self.accounts.register(Jid.parse(jid), password)

@@ -325,3 +325,38 @@ async def test_enum_arguments_are_passed_by_name(node: Node) -> None:
         assert run.json["errors"][0]["extensions"]["code"] == "input_coercion"  # type: ignore[index]
     finally:
         logger.setLevel(saved)
+
+
+async def test_input_object_lists_are_json_arguments(node: Node) -> None:
+    await node.kernel.user("alice@localhost")
+    await node.kernel.user("bob@localhost")
+    await node.kernel.start_modules("mod_roster")
+    try:
+        contacts = '[{"jid": "bob@localhost", "name": "Bob", "groups": ["G"]}]'
+        run = await node.ctl(
+            "roster", "addContacts", "--user", "alice@localhost", "--contacts", contacts
+        )
+        assert (run.code, run.json) == (
+            0,
+            {"data": {"roster": {"addContacts": ["Contact added successfully"]}}},
+        )
+        run = await node.ctl("roster", "listContacts", "--user", "alice@localhost")
+        assert run.json == {
+            "data": {
+                "roster": {
+                    "listContacts": [
+                        {
+                            "jid": "bob@localhost",
+                            "name": "Bob",
+                            "groups": ["G"],
+                            "subscription": "NONE",
+                            "ask": "NONE",
+                        }
+                    ]
+                }
+            }
+        }
+        run = await node.ctl("roster", "addContacts", "--user", "a@localhost", "--contacts", "[")
+        assert run.code == 1 and "Invalid value for --contacts" in run.err
+    finally:
+        await node.kernel.stop_modules()

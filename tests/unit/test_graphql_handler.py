@@ -450,3 +450,29 @@ async def test_datetime_and_xml_scalars_round_trip(client: TestClient, kernel: K
         getPrivate(user: "alice@localhost", element: "a", nameSpace: "n:1") } }"""
     status, reply = await post(client, {"query": get_private})
     assert reply == {"data": {"private": {"getPrivate": '<a xmlns="n:1"><b/></a>'}}}
+
+
+async def test_a_list_with_failed_items_reports_each_at_its_index(
+    client: TestClient, kernel: Kernel
+) -> None:
+    await kernel.user("alice@localhost")
+    await kernel.user("bob@localhost")
+    await kernel.start_modules("mod_roster")
+    try:
+        query = """mutation ($c: [ContactInput!]!) { roster {
+                   addContacts(user: "alice@localhost", contacts: $c) } }"""
+        contacts = [{"jid": "bob@localhost", "name": "B"}, {"jid": "x@localhost", "name": "X"}]
+        status, reply = await post(client, {"query": query, "variables": {"c": contacts}})
+    finally:
+        await kernel.stop_modules()
+    assert status == 200
+    assert reply == {
+        "data": {"roster": {"addContacts": ["Contact added successfully", None]}},
+        "errors": [
+            {
+                "message": "The user x@localhost does not exist",
+                "extensions": {"code": "user_not_exist", "contact": "x@localhost"},
+                "path": ["roster", "addContacts", 1],
+            }
+        ],
+    }

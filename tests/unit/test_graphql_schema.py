@@ -34,6 +34,7 @@ def test_categories_are_mongooseim_names() -> None:
         "cets",
         "last",
         "private",
+        "roster",
     }
     assert set(schema.mutation_type.fields) == {
         "account",
@@ -43,6 +44,7 @@ def test_categories_are_mongooseim_names() -> None:
         "last",
         "private",
         "offline",
+        "roster",
     }
 
 

@@ -4,7 +4,19 @@ Every function is ``async def op(ctx: ApiContext, ...)`` returning JSON-ready va
 raising `ApiError(code, message, extra)` for refusals.
 """
 
-from . import account, cets, last, offline, private, server, session, stanza, stat, user
+from . import (
+    account,
+    cets,
+    last,
+    offline,
+    private,
+    roster,
+    server,
+    session,
+    stanza,
+    stat,
+    user,
+)
 from .context import ApiContext, ClusterInfo, NodeApiContext
 from .errors import ApiError
 
@@ -18,6 +30,7 @@ __all__ = [
     "last",
     "offline",
     "private",
+    "roster",
     "server",
     "session",
     "stanza",

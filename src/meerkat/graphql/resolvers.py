@@ -9,7 +9,7 @@ authenticated user's bare JID.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from ..api import (
     last,
     offline,
     private,
+    roster,
     server,
     session,
     stanza,
@@ -117,6 +118,33 @@ ADMIN_FIELDS: dict[tuple[str, str], Resolver] = {
     ("PrivateAdminMutation", "setPrivate"): lambda c, a: private.set_private(
         c, a["user"], a["elementString"]
     ),
+    # roster
+    ("RosterAdminQuery", "listContacts"): lambda c, a: roster.list_contacts(c, a["user"]),
+    ("RosterAdminQuery", "getContact"): lambda c, a: roster.get_contact(c, a["user"], a["contact"]),
+    ("RosterAdminMutation", "addContact"): lambda c, a: roster.add_contact(
+        c, a["user"], a["contact"], a.get("name"), a.get("groups")
+    ),
+    ("RosterAdminMutation", "addContacts"): lambda c, a: _each(
+        roster.add_contacts(c, a["user"], a["contacts"])
+    ),
+    ("RosterAdminMutation", "subscription"): lambda c, a: roster.subscription(
+        c, a["user"], a["contact"], a.get("action") or ""
+    ),
+    ("RosterAdminMutation", "deleteContact"): lambda c, a: roster.delete_contact(
+        c, a["user"], a["contact"]
+    ),
+    ("RosterAdminMutation", "deleteContacts"): lambda c, a: _each(
+        roster.delete_contacts(c, a["user"], a["contacts"])
+    ),
+    ("RosterAdminMutation", "setMutualSubscription"): lambda c, a: roster.set_mutual_subscription(
+        c, a["userA"], a["userB"], a["action"]
+    ),
+    ("RosterAdminMutation", "subscribeToAll"): lambda c, a: _each(
+        roster.subscribe_to_all(c, a["user"], a["contacts"])
+    ),
+    ("RosterAdminMutation", "subscribeAllToAll"): lambda c, a: _each(
+        roster.subscribe_all_to_all(c, a["contacts"])
+    ),
     # offline
     ("OfflineAdminMutation", "deleteExpiredMessages"): lambda c, a: offline.delete_expired_messages(
         c, a["domain"]
@@ -153,6 +181,16 @@ USER_FIELDS: dict[tuple[str, str], UserResolver] = {
         c, u, _stanza_arg(a)
     ),
 }
+
+
+async def _each(outcomes: Awaitable[Sequence[Any]]) -> list[Any]:
+    """A list result where some items failed: each `ApiError` becomes an error at its index
+    (graphql-core reports an awaitable item that raises with the item's path)."""
+
+    async def fail(error: ApiError) -> Any:
+        raise error
+
+    return [fail(o) if isinstance(o, ApiError) else o for o in await outcomes]
 
 
 def _stanza_arg(args: dict[str, Any]) -> Any:
