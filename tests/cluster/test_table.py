@@ -257,3 +257,19 @@ async def test_info_reports_size_nodes_and_memory(h: Harness) -> None:
     await a.table("t").insert(("k",), "v" * 100)
     info = b.table("t").info()
     assert info["size"] == 1 and info["nodes"] == ["a", "b"] and info["memory"] > 100
+
+
+async def test_delete_where_removes_matching_rows_everywhere(h: Harness) -> None:
+    a, b = await h.nodes("a", "b")
+    await h.joined("session", a, b)
+    await a.table("session").insert_many(
+        [
+            (("d", "u", "r1", "1.1@a"), 0),
+            (("d", "u", "r2", "1.2@b"), 0),
+            (("d", "v", "r", "2@b"), 1),
+        ]
+    )
+    removed = a.table("session").delete_where(lambda k, _: str(k[3]).endswith("@b"))
+    assert len(a.table("session")) == 1  # local effect is immediate
+    assert await removed == 2
+    assert b.table("session").dump() == [(("d", "u", "r1", "1.1@a"), 0)]

@@ -187,28 +187,32 @@ class ReplicatedTable:
         await self._leader_call(["insert", [[check_key(key), value]]])
 
     def delete_node_rows(self, node_name: str, key_index: int) -> asyncio.Future[int]:
-        """Delete (replicated) every row whose key[key_index] == node_name.
+        """Delete (replicated) every row whose key[key_index] == node_name (see delete_where)."""
+        return self.delete_where(lambda k, _: len(k) > key_index and k[key_index] == node_name)
 
-        Applied locally at once (call it from an `on_node_down` handler, so the rows are
-        gone before a new incarnation of that node can join); await the result (the
-        number of rows) to know every peer applied it.
+    def delete_where(self, pred: Callable[[Key, Any], bool]) -> asyncio.Future[int]:
+        """Delete (replicated) every row matching `pred(key, value)`; resolves to the count.
+
+        Applied locally at once: call it from an `on_node_down` handler so a dead node's
+        rows are gone before a new incarnation of it can join. Await the result to know
+        every peer applied it. Set tables delete by key, bag tables by object.
         """
-        keys = [
-            k for k, _ in self.store.items() if len(k) > key_index and k[key_index] == node_name
-        ]
+        rows = self.store.select(pred)
         count: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if not keys:
+        if not rows:
             count.set_result(0)
             return count
-        unique = list(dict.fromkeys(keys))
-        done = self._local_op(["delete", unique])
+        if self.bag:
+            done = self._local_op(["delete_objects", [[k, v] for k, v in rows]])
+        else:
+            done = self._local_op(["delete", [k for k, _ in rows]])
 
         def finished(f: asyncio.Future[Any]) -> None:
             exc = f.exception()
             if exc is not None:
                 count.set_exception(exc)
             else:
-                count.set_result(len(unique))
+                count.set_result(len(rows))
 
         done.add_done_callback(finished)
         return count
