@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from cluster_harness import Harness, wait_for
+from cluster_harness import Harness, advance, wait_for
 
 from meerkat.cluster import NodeEvent, NodeEventKind, NodeId, PeerUnavailable, RemoteError
 from meerkat.cluster.errors import CallTimeout
@@ -105,6 +105,13 @@ async def test_partitioned_peer_is_declared_down_after_missed_heartbeats(h: Harn
     assert a.node.is_up("b")
     h.net.partition([a.address], [b.address])
     await wait_for(lambda: not a.node.is_up("b") and not b.node.is_up("a"), clock=h.clock, step=0.5)
+
+
+async def test_idle_link_is_kept_alive_by_heartbeats(h: Harness) -> None:
+    a, b = await h.nodes("a", "b")
+    await h.connect_all(a, b)
+    await advance(h.clock, 60)
+    assert a.node.is_up("b") and b.node.is_up("a")
 
 
 async def test_events_async_iterator_yields_up_and_down(h: Harness) -> None:

@@ -1,7 +1,21 @@
 """The cluster layer (CETS design): links, membership, replicated tables, discovery.
 
-It knows nothing of XMPP. The server creates one `Cluster`, starts it with a discovery
-backend, creates its tables, and routes messages on named channels.
+It knows nothing of XMPP. Typical wiring::
+
+    cluster = Cluster(ClusterConfig(node_name="meerkat@host1", secret=secret,
+                                    listen_address="0.0.0.0:4370"))
+    await cluster.start()                                   # listen
+    cluster.start_discovery(RdbmsBackend(db, cluster_name="meerkat",
+                                         node_name=cluster.name, address="10.0.0.1:4370"))
+    sessions = cluster.create_table("session")              # joined automatically
+    await sessions.insert(("example.com", "alice", "phone", sid), {...})
+    sessions.match(("example.com", "alice"))                # local read, key order
+    sessions.on_node_down(lambda info: sessions.delete_where(owned_by(info.node.name)))
+    cluster.on_send("route", deliver)                       # deliver(peer: NodeId, payload)
+    cluster.send("meerkat@host2", "route", [sid, stanza_bytes])
+    cluster.subscribe(on_node_event)                        # NodeEvent(kind, node, reason)
+    await cluster.system_info(); cluster.table_info()       # cets systemInfo / tableInfo
+    await cluster.stop()
 """
 
 from .clock import Clock, ManualClock, SystemClock
