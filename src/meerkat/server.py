@@ -70,7 +70,8 @@ class Node:
         self.clock: Clock = clock or SystemClock()
         self.version = __version__
         self.commit_hash = os.environ.get("MEERKAT_COMMIT", "")
-        self.cluster_status = None
+        self.cluster: Any = None
+        """The cluster facade once clustering is wired (None: a standalone node)."""
         self.s2s_counts: Callable[[], tuple[int, int]] | None = None
         if modules is None:
             from .modules import MODULES
@@ -275,5 +276,11 @@ class Node:
             await self.stop()
 
     # -- for tests and admin --------------------------------------------------------------------
+    @property
+    def modules(self) -> list[str]:
+        """Names of the running modules."""
+        manager = self._module_manager
+        return [] if manager is None else [m.name for m in manager.started]
+
     def c2s_port(self, index: int = 0) -> int:
         return self.c2s_listeners[index].bound_port
