@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -62,16 +61,24 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration OK")
         return 0
     _setup_logging(config.general.loglevel)
+    import uvloop
+
     from .server import Node
 
-    try:
-        import uvloop
+    def banner(node: Node) -> None:
+        listening = ", ".join(
+            f"c2s {c.host}:{c.bound_port} ({'TLS' if c.direct_tls else 'STARTTLS'})"
+            for c in node.c2s_listeners
+        )
+        http = ", ".join(f"http {h.config.ip_address}:{h.config.port}" for h in node.http_listeners)
+        print(
+            f"meerkat: node {node.node} serving {', '.join(node.hosts)}; {listening}; {http}",
+            file=sys.stderr,
+            flush=True,
+        )
 
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency, but keep running without
-        runner = asyncio.run
     try:
-        runner(Node(config).run())
+        uvloop.run(Node(config).run(banner))
     except DatabaseError as exc:
         print(f"meerkat: database: {exc}", file=sys.stderr)
         return 1

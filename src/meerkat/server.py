@@ -262,11 +262,13 @@ class Node:
         """Ask `run()` to stop (signal handlers call this)."""
         self._stop_requested.set()
 
-    async def run(self) -> None:
+    async def run(self, on_started: Callable[[Node], None] | None = None) -> None:
         """Start, serve until SIGTERM/SIGINT, stop."""
         import signal
 
         await self.start()
+        if on_started is not None:
+            on_started(self)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)

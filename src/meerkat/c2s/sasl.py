@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from ..db.errors import DatabaseError
 from ..xmpp.jid import Jid, JidError, prep_local
 from ..xmpp.sasl import SaslFailure, ScramServer, parse_plain
 from ..xmpp.sasl.scram.server import mock_credentials
@@ -75,6 +76,8 @@ class SaslExchange:
                 return await self._scram_first(initial)
         except SaslFailure as exc:
             return Failure(str(exc.condition), exc.text or None)
+        except DatabaseError:
+            return Failure("temporary-auth-failure", "account database unavailable")
         return Failure("invalid-mechanism")
 
     async def respond(self, data: bytes) -> SaslOutcome:
@@ -88,6 +91,8 @@ class SaslExchange:
             return Success(self._user, final)
         except SaslFailure as exc:
             return Failure(str(exc.condition), exc.text or None)
+        except DatabaseError:
+            return Failure("temporary-auth-failure", "account database unavailable")
 
     def _jid(self, username: str) -> Jid | None:
         try:

@@ -526,6 +526,20 @@ class C2SSession:
 
     # -- established: stanzas from the client ---------------------------------------------
     async def _on_stanza(self, el: Element) -> None:
+        try:
+            await self._process_stanza(el)
+        except StreamError:
+            raise
+        except Exception:
+            # A failure behind this stanza (a database outage, a module bug) costs the stanza,
+            # not the session: the client hears internal-server-error.
+            if self.node.hooks.reraise:
+                raise
+            log.exception("c2s_stanza_failed jid=%s stanza=%.200s", self._jid_str, el)
+            if el.attrs.get("type") != "error":
+                self._write(error_reply(el, StanzaError("internal-server-error")))
+
+    async def _process_stanza(self, el: Element) -> None:
         name = el.name
         if name not in _STANZAS or el.xmlns != ns.CLIENT:
             raise StreamError("unsupported-stanza-type", f"<{name}/> in {el.xmlns}")

@@ -148,6 +148,11 @@ class HookRegistry:
         self._chains: dict[tuple[str, str | None], list[_Entry]] = {}
         self._reraise = reraise
 
+    @property
+    def reraise(self) -> bool:
+        """True in tests: errors in handlers propagate instead of being logged."""
+        return self._reraise
+
     def add(
         self, hook: Hook, host_type: str | None, handler: Handler, priority: int, owner: object
     ) -> None:
