@@ -31,6 +31,7 @@ from ..core.hooks import (
     USER_SEND_MESSAGE,
     USER_SEND_PACKET,
     USER_SEND_PRESENCE,
+    USER_SEND_XMLEL,
     XMPP_PRESEND_ELEMENT,
     Hook,
 )
@@ -542,7 +543,9 @@ class C2SSession:
     async def _process_stanza(self, el: Element) -> None:
         name = el.name
         if name not in _STANZAS or el.xmlns != ns.CLIENT:
-            raise StreamError("unsupported-stanza-type", f"<{name}/> in {el.xmlns}")
+            if not await self.node.hooks.run(USER_SEND_XMLEL, self.host, el, self._params):
+                raise StreamError("unsupported-stanza-type", f"<{name}/> in {el.xmlns}")
+            return
         attrs = el.attrs
         frm = attrs.get("from")
         if frm is not None and frm != self._jid_str:

@@ -56,19 +56,44 @@ C2S_STREAM_FEATURES = Hook(
     "c2s_stream_features",
     "Collects extra stream features (acc: list[Element]) after authentication. params: session.",
 )
+USER_SEND_XMLEL = Hook(
+    "user_send_xmlel",
+    "A top-level element from an established client that is not a stanza (stream management "
+    "<r/> <a/> <enable/>, CSI <active/> <inactive/>). acc: the Element. STOP: handled; when no "
+    "handler stops, the session closes with unsupported-stanza-type. params: session.",
+)
+SASL2_STREAM_FEATURES = Hook(
+    "sasl2_stream_features",
+    "Collects the children of SASL2's <inline/> in the pre-auth features (XEP-0388): "
+    "acc: list[Element] (<sm/>, <bind/>, <fast/> ...). params: session.",
+)
+BIND2_STREAM_FEATURES = Hook(
+    "bind2_stream_features",
+    "Collects the <feature var=.../> elements Bind 2 (XEP-0386) advertises inside its "
+    "<inline/>: acc: list[Element]. params: session.",
+)
+BIND2_ENABLE_FEATURES = Hook(
+    "bind2_enable_features",
+    "A Bind 2 request bound a resource: acc is the <bind/> request; each module enables what "
+    "the client asked for inline (carbons, CSI, SM) and appends the element to report to "
+    "params['results'] (list[Element], put inside <bound/>). params: session, results.",
+)
 USER_AVAILABLE = Hook(
     "user_available_hook",
     "A session sent its initial presence. acc: Acc of the presence. params: session.",
 )
 UNSET_PRESENCE = Hook(
     "unset_presence_hook",
-    "A session became unavailable (unavailable presence or disconnect). params: jid, status.",
+    "A session became unavailable (unavailable presence or disconnect). "
+    "params: session, jid, status (on disconnect also sid, reason, was_available).",
 )
 SM_REGISTER_CONNECTION = Hook(
-    "sm_register_connection_hook", "A session was opened (resource bound). params: jid, sid."
+    "sm_register_connection_hook",
+    "A session was opened (resource bound). params: session, jid, sid.",
 )
 SM_REMOVE_CONNECTION = Hook(
-    "sm_remove_connection_hook", "A session was closed. params: jid, sid, reason, was_available."
+    "sm_remove_connection_hook",
+    "A session was closed. params: session, jid, sid, reason, was_available.",
 )
 SESSION_CLEANUP = Hook(
     "session_cleanup",
