@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from ..core.modules import Module
 from .caps import CapsModule, verification_string
+from .carbons import CarbonsModule
+from .csi import CsiModule
 from .disco import DiscoModule
 from .last import LastModule
 from .offline import OfflineModule
@@ -24,6 +26,8 @@ MODULES: dict[str, type[Module]] = {
     cls.name: cls
     for cls in (
         CapsModule,
+        CarbonsModule,
+        CsiModule,
         DiscoModule,
         LastModule,
         OfflineModule,
@@ -50,6 +54,8 @@ DEFAULT_MODULES: dict[str, object] = {
         "mod_private",
         "mod_version",
         "mod_caps",
+        "mod_carboncopy",
+        "mod_csi",
     )
 }
 
@@ -57,6 +63,8 @@ __all__ = [
     "DEFAULT_MODULES",
     "MODULES",
     "CapsModule",
+    "CarbonsModule",
+    "CsiModule",
     "DiscoModule",
     "LastModule",
     "OfflineModule",
