@@ -12,8 +12,10 @@ from meerkat.db import Database, DatabaseSettings, SchemaError
 from meerkat.db.migrations import Migration, latest_version, load_migrations
 from meerkat.db.versioning import SCHEMA_FILES, check, expected_tables, migrate, schema_sql
 
-STEP_2 = Migration(
-    version=2,
+SHIPPED = load_migrations()
+CURRENT = latest_version(SHIPPED)
+STEP_NEXT = Migration(
+    version=CURRENT + 1,
     description="test column",
     statements={
         "sqlite": ("ALTER TABLE last ADD COLUMN note TEXT",),
@@ -83,11 +85,15 @@ async def test_ensure_schema_creates_only_when_configured(
 async def test_an_older_schema_asks_for_migrations_and_migrate_brings_it_up(
     database: Database,
 ) -> None:
-    with pytest.raises(SchemaError, match=r"version 1 is older than version 2.*2 \(test column\)"):
-        await check(database, (STEP_2,))
-    assert await migrate(database, (STEP_2,)) == [2]
-    await check(database, (STEP_2,))
-    assert await database.schema_version() == 2
+    steps = (*SHIPPED, STEP_NEXT)
+    nxt = CURRENT + 1
+    with pytest.raises(
+        SchemaError, match=rf"version {CURRENT} is older than version {nxt}.*{nxt} \(test column\)"
+    ):
+        await check(database, steps)
+    assert await migrate(database, steps) == [CURRENT + 1]
+    await check(database, steps)
+    assert await database.schema_version() == CURRENT + 1
     await database.execute(
         "INSERT INTO last (server, username, seconds, state, note) VALUES (?, ?, ?, ?, ?)",
         "s",
@@ -96,7 +102,7 @@ async def test_an_older_schema_asks_for_migrations_and_migrate_brings_it_up(
         "",
         "migrated",
     )
-    assert await migrate(database, (STEP_2,)) == []
+    assert await migrate(database, steps) == []
 
 
 async def test_a_newer_schema_is_refused(database: Database) -> None:
@@ -106,7 +112,7 @@ async def test_a_newer_schema_is_refused(database: Database) -> None:
         "from the future",
         0,
     )
-    with pytest.raises(SchemaError, match="version 99 is newer than version 1"):
+    with pytest.raises(SchemaError, match=f"version 99 is newer than version {CURRENT}"):
         await database.check_schema()
 
 

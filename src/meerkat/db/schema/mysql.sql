@@ -1,4 +1,4 @@
--- Meerkat schema for MySQL 8 / MariaDB 10.5+ (schema version 1).
+-- Meerkat schema for MySQL 8 / MariaDB 10.5+ (schema version 2).
 -- Close to MongooseIM 6.2.1 priv/mysql.sql, keyed by (server, username).
 -- Every table is utf8mb4 with the binary collation: emoji are distinct characters and keys
 -- compare exactly (the *_ci collations would make 'A' = 'a' and all emoji equal).
@@ -103,5 +103,21 @@ CREATE TABLE discovery_nodes (
     UNIQUE INDEX i_discovery_nodes_node_num (cluster_name, node_num)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin ROW_FORMAT=DYNAMIC;
 
+-- FAST tokens (XEP-0484): the *_token columns hold base64(SHA-256(token)), never a token.
+CREATE TABLE fast_auth_token (
+    server VARCHAR(250) NOT NULL,
+    username VARCHAR(250) NOT NULL,
+    user_agent_id VARCHAR(250) NOT NULL,
+    current_token VARCHAR(250),
+    current_expire BIGINT,
+    current_count INT,
+    current_mech_id SMALLINT,
+    new_token VARCHAR(250),
+    new_expire BIGINT,
+    new_count INT,
+    new_mech_id SMALLINT,
+    PRIMARY KEY (server, username, user_agent_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin ROW_FORMAT=DYNAMIC;
+
 INSERT INTO schema_version (version, description, applied_at)
-    VALUES (1, 'initial schema', UNIX_TIMESTAMP());
+    VALUES (2, 'initial schema', UNIX_TIMESTAMP());

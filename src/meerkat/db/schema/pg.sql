@@ -1,4 +1,4 @@
--- Meerkat schema for PostgreSQL (schema version 1).
+-- Meerkat schema for PostgreSQL (schema version 2).
 -- Close to MongooseIM 6.2.1 priv/pg.sql: same table and column names where the feature
 -- exists, keyed by (server, username). XML payloads (vcard, private storage, offline
 -- packets) are bytea holding UTF-8, so any string round-trips exactly (text refuses NUL).
@@ -101,5 +101,21 @@ CREATE TABLE discovery_nodes (
 );
 CREATE UNIQUE INDEX i_discovery_nodes_node_num ON discovery_nodes (cluster_name, node_num);
 
+-- FAST tokens (XEP-0484): the *_token columns hold base64(SHA-256(token)), never a token.
+CREATE TABLE fast_auth_token (
+    server VARCHAR(250) NOT NULL,
+    username VARCHAR(250) NOT NULL,
+    user_agent_id VARCHAR(250) NOT NULL,
+    current_token VARCHAR(250),
+    current_expire BIGINT,
+    current_count INT,
+    current_mech_id SMALLINT,
+    new_token VARCHAR(250),
+    new_expire BIGINT,
+    new_count INT,
+    new_mech_id SMALLINT,
+    PRIMARY KEY (server, username, user_agent_id)
+);
+
 INSERT INTO schema_version (version, description, applied_at)
-    VALUES (1, 'initial schema', CAST(EXTRACT(EPOCH FROM now()) AS BIGINT));
+    VALUES (2, 'initial schema', CAST(EXTRACT(EPOCH FROM now()) AS BIGINT));

@@ -1,4 +1,4 @@
--- Meerkat schema for SQLite (schema version 1). The server creates it on first start
+-- Meerkat schema for SQLite (schema version 2). The server creates it on first start
 -- (create_schema defaults to true for sqlite). Same tables as pg.sql / mysql.sql.
 -- XML payloads are BLOBs holding UTF-8; text compares with the BINARY collation (exact).
 
@@ -98,5 +98,21 @@ CREATE TABLE discovery_nodes (
 );
 CREATE UNIQUE INDEX i_discovery_nodes_node_num ON discovery_nodes (cluster_name, node_num);
 
+-- FAST tokens (XEP-0484): the *_token columns hold base64(SHA-256(token)), never a token.
+CREATE TABLE fast_auth_token (
+    server TEXT NOT NULL,
+    username TEXT NOT NULL,
+    user_agent_id TEXT NOT NULL,
+    current_token TEXT,
+    current_expire INTEGER,
+    current_count INTEGER,
+    current_mech_id INTEGER,
+    new_token TEXT,
+    new_expire INTEGER,
+    new_count INTEGER,
+    new_mech_id INTEGER,
+    PRIMARY KEY (server, username, user_agent_id)
+);
+
 INSERT INTO schema_version (version, description, applied_at)
-    VALUES (1, 'initial schema', CAST(strftime('%s', 'now') AS INTEGER));
+    VALUES (2, 'initial schema', CAST(strftime('%s', 'now') AS INTEGER));
