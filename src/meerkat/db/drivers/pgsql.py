@@ -70,7 +70,7 @@ class PgConnection:
             ) from exc
         except TimeoutError as exc:
             raise DatabaseUnavailable(
-                f"cannot reach {where}: no answer within {settings.connect_timeout}s"
+                f"cannot reach {where}: no answer within {settings.connect_timeout:g}s"
             ) from exc
         except (OSError, pgerr.PostgresError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailable(f"cannot reach {where}: {exc}") from exc
