@@ -86,7 +86,69 @@ class LocalSessionTable:
 
 
 RemoteDeliver = Callable[[SessionRecord, Acc], Awaitable[bool]]
-RemoteKick = Callable[[SessionRecord, str], Awaitable[None]]
+"""Forward a stanza to a session on another node; False when it cannot be sent there."""
+
+
+class RemoteKick(Protocol):
+    """Ask another node to close one of its sessions with a stream error."""
+
+    def __call__(
+        self, record: SessionRecord, condition: str, text: str | None = None, /
+    ) -> Awaitable[None]: ...
+
+
+TakeOverHandler = Callable[[SessionHandle, str], Awaitable[Any]]
+"""(old session's handle, smid) -> its state for a resuming connection, or None.
+
+Set by the stream management module. It stops the old session (without the unavailable
+broadcast a resumption must not cause) and returns what the new connection needs (``h``,
+unacknowledged stanzas ...). The state crosses the cluster when the old session runs on
+another node, so it must be plain data: str, int, float, bool, None, bytes, lists, dicts.
+"""
+RemoteTakeOver = Callable[[str, str, str], Awaitable[Any]]
+"""(node, sid, smid) -> `TakeOverHandler`'s answer on that node (None when it failed)."""
+
+
+class ResumptionTable(Protocol):
+    """XEP-0198 resumption ids (smid) of resumable sessions, cluster-wide when clustered."""
+
+    def lookup(self, smid: str) -> str | None:
+        """The session id registered under `smid`, or None."""
+        ...
+
+    async def register(self, smid: str, sid: str) -> None: ...
+    async def unregister(self, smid: str) -> None: ...
+
+
+class LocalResumptionTable:
+    """A single node's resumption ids."""
+
+    def __init__(self) -> None:
+        self._sids: dict[str, str] = {}
+
+    def lookup(self, smid: str) -> str | None:
+        return self._sids.get(smid)
+
+    async def register(self, smid: str, sid: str) -> None:
+        self._sids[smid] = sid
+
+    async def unregister(self, smid: str) -> None:
+        self._sids.pop(smid, None)
+
+
+def sid_order(sid: str) -> tuple[int, int, str]:
+    """Sort key of session ids: opening time, then the node's counter, then the node."""
+    head, _, node = sid.partition("@")
+    micros, _, counter = head.partition(".")
+    try:
+        return int(micros), int(counter or 0), node
+    except ValueError:
+        return 0, 0, sid
+
+
+def sid_node(sid: str) -> str:
+    """The node a session id names (`SessionManager.new_sid`)."""
+    return sid.partition("@")[2]
 
 
 class SessionManager:
@@ -99,6 +161,9 @@ class SessionManager:
         self._counter = itertools.count(1)
         self.remote_deliver: RemoteDeliver | None = None
         self.remote_kick: RemoteKick | None = None
+        self.resumptions: ResumptionTable = LocalResumptionTable()
+        self.takeover_handler: TakeOverHandler | None = None
+        self.remote_takeover: RemoteTakeOver | None = None
 
     def new_sid(self, now: float) -> str:
         """A session id unique in the cluster, naming its node."""
@@ -108,7 +173,9 @@ class SessionManager:
     async def open(self, record: SessionRecord, handle: SessionHandle) -> list[SessionRecord]:
         """Register a bound session; any other session with the same full JID is replaced.
 
-        Returns the records that were replaced (they are kicked with ``conflict``).
+        Returns the records that were replaced (they are kicked with ``conflict``). A replaced
+        session on another node keeps its row until that node closes it (a row has one writer,
+        its owner); meanwhile lookups prefer the newest session (`session`).
         """
         replaced = [
             r
@@ -116,10 +183,12 @@ class SessionManager:
             if r.jid.resource == record.jid.resource and r.sid != record.sid
         ]
         for old in replaced:
-            await self.table.remove(old)
-            await self._kick(old, "conflict")
+            if old.node == self.node:
+                await self.table.remove(old)
         self._handles[record.sid] = handle
         await self.table.put(record)
+        for old in replaced:
+            await self._kick(old, "conflict")
         return replaced
 
     async def close(self, record: SessionRecord) -> None:
@@ -133,26 +202,43 @@ class SessionManager:
         await self.table.put(new)
         return new
 
-    async def _kick(self, record: SessionRecord, condition: str) -> None:
+    async def _kick(self, record: SessionRecord, condition: str, text: str | None = None) -> None:
         handle = self._handles.pop(record.sid, None)
         if handle is not None:
-            handle.kick(condition)
+            handle.kick(condition, text)
         elif record.node != self.node and self.remote_kick is not None:
-            await self.remote_kick(record, condition)
+            if text is None:
+                await self.remote_kick(record, condition)
+            else:
+                await self.remote_kick(record, condition, text)
 
-    async def kick(self, record: SessionRecord, condition: str = "policy-violation") -> None:
-        """Close a session wherever it runs (admin kick)."""
-        await self._kick(record, condition)
+    async def kick(
+        self, record: SessionRecord, condition: str = "policy-violation", text: str | None = None
+    ) -> None:
+        """Close a session wherever it runs (admin kick, replacement)."""
+        await self._kick(record, condition, text)
+
+    def kick_local(self, sid: str, condition: str, text: str | None = None) -> bool:
+        """Close a session of this node by sid (a kick forwarded by a peer); False if gone."""
+        handle = self._handles.pop(sid, None)
+        if handle is None:
+            return False
+        handle.kick(condition, text)
+        return True
 
     # -- lookups -----------------------------------------------------------------------------
     def user_sessions(self, jid: Jid) -> list[SessionRecord]:
         return self.table.user_sessions(jid.domain, jid.local)
 
     def session(self, jid: Jid) -> SessionRecord | None:
+        """The session of a full JID; the newest one while a replaced session lingers."""
+        found: SessionRecord | None = None
         for r in self.table.user_sessions(jid.domain, jid.local):
-            if r.jid.resource == jid.resource:
-                return r
-        return None
+            if r.jid.resource == jid.resource and (
+                found is None or sid_order(r.sid) > sid_order(found.sid)
+            ):
+                found = r
+        return found
 
     def all_sessions(self) -> list[SessionRecord]:
         return list(self.table.all_sessions())
@@ -172,6 +258,21 @@ class SessionManager:
         if record.node != self.node and self.remote_deliver is not None:
             return await self.remote_deliver(record, acc)
         return False
+
+    async def take_over(self, sid: str, smid: str) -> Any:
+        """XEP-0198 resumption: stop session `sid` wherever it runs and return its state.
+
+        None when the session is gone, is not resumable, or its node cannot be asked.
+        """
+        node = sid_node(sid)
+        if node == self.node:
+            handle = self._handles.get(sid)
+            if handle is None or self.takeover_handler is None:
+                return None
+            return await self.takeover_handler(handle, smid)
+        if self.remote_takeover is None:
+            return None
+        return await self.remote_takeover(node, sid, smid)
 
     def deliver_local(self, sid: str, acc: Acc) -> bool:
         """Deliver to a session on this node by sid (used for stanzas forwarded by a peer)."""
