@@ -1,10 +1,13 @@
 """`Node`: one running Meerkat node, wired config -> database -> kernel -> modules -> listeners.
 
 Start order matters: the database must answer (and have the right schema) before anything
-listens; modules start before listeners so the first client finds every feature. Stop runs
+listens; the cluster (`[internal_databases.cets]`) starts next and joins whoever discovery
+finds, so the session table holds the whole cluster's sessions before the first client
+arrives; modules start before listeners so the first client finds every feature. Stop runs
 the other way: stop accepting, tell every session `system-shutdown` and wait for them to
-finish (their queued stanzas are re-routed, so messages land in offline storage), then stop
-modules, then close the database.
+finish (their rows leave the session table, their queued stanzas are re-routed, so messages
+land in offline storage or on another node), leave the cluster, stop modules, then close
+the database.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from .auth.accounts import Accounts
 from .c2s.node import C2SNode
 from .c2s.settings import C2SSettings
 from .c2s.throttle import AuthThrottle
+from .clustering import XmppCluster, cluster_settings
 from .config import ServerConfig, match_rule, pool_settings
 from .config.schema.listen import C2SListener as C2SListenerConfig
 from .core.clock import Clock, SystemClock
@@ -70,8 +74,11 @@ class Node:
         self.clock: Clock = clock or SystemClock()
         self.version = __version__
         self.commit_hash = os.environ.get("MEERKAT_COMMIT", "")
-        self.cluster: Any = None
-        """The cluster facade once clustering is wired (None: a standalone node)."""
+        self.cluster: XmppCluster | None = None
+        """The node's cluster membership once started (None: a standalone node). The admin
+        API's `cets` category reads it (`ClusterInfo`)."""
+        self.reuse_port = config.general.workers > 1
+        """Listeners share their ports with sibling worker processes (`general.workers`)."""
         self.s2s_counts: Callable[[], tuple[int, int]] | None = None
         if modules is None:
             from .modules import MODULES
@@ -109,12 +116,32 @@ class Node:
         except BaseException:
             await self.db.close()
             raise
+        self._tasks = asyncio.TaskGroup()
+        await self._tasks.__aenter__()
+        try:
+            await self._start_kernel()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("node_started node=%s hosts=%s", self.node, ",".join(self.hosts))
+
+    async def _start_kernel(self) -> None:
+        assert self.db is not None and self._tasks is not None
+        settings = cluster_settings(self.config)
+        if settings is not None:
+            self.cluster = await XmppCluster.start(
+                settings,
+                db=self.db,
+                sessions=self.sessions,
+                router=self.router,
+                hooks=self.hooks,
+                clock=self.clock,
+                spawn=self.spawn,
+            )
         self.stores = sql_stores(self.db)
         self.accounts = Accounts.from_config(
             self.stores.users, self.hosts, self.hooks, self.sessions, self.config.auth
         )
-        self._tasks = asyncio.TaskGroup()
-        await self._tasks.__aenter__()
         ctx = ModuleContext(
             node=self.node,
             hosts=self.hosts,
@@ -149,12 +176,7 @@ class Node:
             access=self.access,
             shapers={name: shaper.max_rate for name, shaper in self.config.shaper.items()},
         )
-        try:
-            await self._start_listeners()
-        except BaseException:
-            await self.stop()
-            raise
-        log.info("node_started node=%s hosts=%s", self.node, ",".join(self.hosts))
+        await self._start_listeners()
 
     async def _start_listeners(self) -> None:
         assert self._c2s_node is not None
@@ -178,11 +200,12 @@ class Node:
                 direct_tls=listener.tls.mode == "tls",
                 backlog=listener.backlog,
                 max_connections=listener.max_connections,
+                reuse_port=self.reuse_port,
             )
             await c2s.start()
             self.c2s_listeners.append(c2s)
         for http in self.config.listen.http:
-            listener_http = HttpListener(self, http)
+            listener_http = HttpListener(self, http, reuse_port=self.reuse_port)
             await listener_http.start()
             self.http_listeners.append(listener_http)
 
@@ -244,6 +267,9 @@ class Node:
             await http.stop()
         self.c2s_listeners.clear()
         self.http_listeners.clear()
+        if self.cluster is not None:
+            await self.cluster.stop()
+            self.cluster = None
         if self._module_manager is not None:
             await self._module_manager.stop()
             self._module_manager = None
@@ -257,6 +283,22 @@ class Node:
             await self.db.close()
             self.db = None
         log.info("node_stopped node=%s", self.node)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run background work owned by the node (cancelled by `stop`); a failure is logged,
+        not allowed to take the node's other tasks down (re-raised in tests)."""
+        if self._tasks is None:
+            coro.close()
+            return
+        self._tasks.create_task(self._guarded(coro))
+
+    async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except Exception:
+            if self.hooks.reraise:
+                raise
+            log.exception("node_task_failed node=%s", self.node)
 
     def request_stop(self) -> None:
         """Ask `run()` to stop (signal handlers call this)."""

@@ -1,0 +1,74 @@
+"""The replicated `session` table behind the session manager's `SessionTable` protocol.
+
+Rows: key ``(domain, local, resource, sid)``, value ``[node, priority, info]``. The session
+id ends with ``@<node>`` and the value names the owning node, so every row has exactly one
+writer (the node running the session, CETS's rule) and a survivor can find a dead node's
+rows. Keys sort by user first, so a user's sessions are one prefix scan of the local copy.
+
+Reads are local and on the routing hot path: rebuilding a `SessionRecord` for each lookup
+would cost more than the lookup, so records are cached per row and reused for as long as
+the stored value is the very same object (any write replaces it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..cluster import Key, ReplicatedTable
+from ..core.sessions import SessionRecord
+from ..xmpp.jid import Jid
+
+TABLE = "session"
+
+
+def row_value(record: SessionRecord) -> list[Any]:
+    return [record.node, record.priority, record.info]
+
+
+def owner(value: Any) -> str:
+    """The node owning a row's session."""
+    return str(value[0])
+
+
+class ReplicatedSessionTable:
+    """`SessionTable` over a `ReplicatedTable` (writes wait for every peer's ack)."""
+
+    def __init__(self, table: ReplicatedTable) -> None:
+        self.table = table
+        self._cache: dict[Key, tuple[Any, SessionRecord]] = {}
+
+    def _record(self, key: Key, value: Any) -> SessionRecord:
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        domain, local, resource, sid = key
+        node, priority, info = value
+        record = SessionRecord(
+            sid=str(sid),
+            jid=Jid(str(local), str(domain), str(resource)),
+            node=str(node),
+            priority=priority,
+            info=info if isinstance(info, dict) else {},
+        )
+        if len(self._cache) > 2 * len(self.table) + 1024:
+            self._cache.clear()  # rows deleted since: start over rather than track them
+        self._cache[key] = (value, record)
+        return record
+
+    def user_sessions(self, domain: str, local: str) -> list[SessionRecord]:
+        return [self._record(k, v) for k, v in self.table.match((domain, local))]
+
+    def all_sessions(self) -> Iterable[SessionRecord]:
+        for key, value in self.table.dump():
+            yield self._record(key, value)
+
+    def owned_by(self, node: str) -> list[SessionRecord]:
+        """The rows of sessions running on `node`."""
+        return [self._record(k, v) for k, v in self.table.select(lambda _, v: owner(v) == node)]
+
+    async def put(self, record: SessionRecord) -> None:
+        await self.table.insert(record.key, row_value(record))
+
+    async def remove(self, record: SessionRecord) -> None:
+        await self.table.delete(record.key)
