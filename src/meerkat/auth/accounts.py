@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
-from ..core.hooks import REGISTER_USER, REMOVE_USER, HookRegistry
+from ..core.hooks import PASSWORD_CHANGED, REGISTER_USER, REMOVE_USER, HookRegistry
 from ..core.sessions import SessionManager
 from ..xmpp.jid import Jid, JidError, prep_domain
 from ..xmpp.sasl.scram.crypto import ScramCredentials
@@ -242,7 +242,7 @@ class Accounts:
         return await self.check_password(jid, password)
 
     async def set_password(self, jid: Jid, password: str) -> bool:
-        """Replace the password; False when there is no such account.
+        """Replace the password (then PASSWORD_CHANGED runs); False when there is no such account.
 
         AccountError ``null_password`` for an empty password.
         """
@@ -254,7 +254,10 @@ class Accounts:
             record = await self.make_record(password)
         except ValueError:
             raise AccountError("invalid_password", "Invalid password") from None
-        return await self.store.set_password(jid.domain, jid.local, record)
+        changed = await self.store.set_password(jid.domain, jid.local, record)
+        if changed:  # credentials derived from the old password (FAST tokens) are revoked
+            await self.hooks.run(PASSWORD_CHANGED, jid.domain, None, {"jid": jid.bare})
+        return changed
 
     async def get_scram_credentials(self, jid: Jid, sasl_hash: str) -> ScramCredentials | None:
         """The SCRAM credentials for ``sasl_hash`` ("SHA-256" or "sha256") in one store call.

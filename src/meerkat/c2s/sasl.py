@@ -1,21 +1,28 @@
-"""One SASL exchange on a c2s stream (RFC 6120 §6): mechanisms, credentials and results.
+"""One SASL exchange on a c2s stream (RFC 6120 §6, XEP-0388): mechanisms, credentials, results.
 
 The pure mechanisms live in `meerkat.xmpp.sasl`; this adapter fetches credentials from the
 account service (one store round trip for SCRAM) and turns outcomes into results the session
 acts on. Unknown users get stable fake SCRAM credentials so that a failure looks the same
-whether or not the account exists.
+whether or not the account exists. The FAST token mechanisms (HT-*, XEP-0484) are checked by
+whoever the session's `verify_token` asks (the `fast_authenticate` hook).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..auth.fast_tokens import TokenAttempt, TokenResult
 from ..db.errors import DatabaseError
 from ..xmpp.jid import Jid, JidError, prep_local
 from ..xmpp.sasl import SaslFailure, ScramServer, parse_plain
+from ..xmpp.sasl.ht import HT_MECHANISMS, binding_type, parse_initial
 from ..xmpp.sasl.scram.server import mock_credentials
+
+TokenVerifier = Callable[[TokenAttempt], Awaitable[TokenResult | None]]
+"""Checks an HT proof; None when nobody can (FAST is not enabled)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +34,8 @@ class Challenge:
 class Success:
     jid: Jid
     data: bytes | None
+    token_mechanism: str | None = None
+    """The HT mechanism when a FAST token was used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,9 @@ class SaslExchange:
         channel_bindings: dict[str, bytes],
         plus_advertised: bool,
         mock_secret: bytes,
+        *,
+        verify_token: TokenVerifier | None = None,
+        user_agent_id: str | None = None,
     ) -> None:
         self._accounts = accounts
         self._domain = domain
@@ -58,6 +70,8 @@ class SaslExchange:
         self._mock_secret = mock_secret
         self._scram: ScramServer | None = None
         self._user: Jid | None = None
+        self._verify_token = verify_token
+        self._user_agent_id = user_agent_id
 
     async def start(self, initial: bytes | None) -> SaslOutcome:
         try:
@@ -74,6 +88,8 @@ class SaslExchange:
                 if initial is None:
                     return Challenge(b"")
                 return await self._scram_first(initial)
+            if self.mechanism in HT_MECHANISMS and self._verify_token is not None:
+                return await self._hashed_token(initial)
         except SaslFailure as exc:
             return Failure(str(exc.condition), exc.text or None)
         except DatabaseError:
@@ -82,6 +98,8 @@ class SaslExchange:
 
     async def respond(self, data: bytes) -> SaslOutcome:
         try:
+            if self.mechanism in HT_MECHANISMS:
+                return Failure("malformed-request", "HT mechanisms take no response")
             if self.mechanism == "PLAIN":
                 return await self._plain(data)
             assert self._scram is not None
@@ -136,3 +154,29 @@ class SaslExchange:
         if self._user is None:
             self._user = Jid("", "")  # unknown user: the proof cannot match
         return Challenge(challenge)
+
+    async def _hashed_token(self, initial: bytes | None) -> SaslOutcome:
+        """HT-*: one message, checked against the user's FAST tokens."""
+        assert self._verify_token is not None
+        if initial is None:
+            return Failure("malformed-request", "HT mechanisms need an initial response")
+        message = parse_initial(initial)
+        jid = self._jid(message.authcid)
+        if jid is None:
+            return Failure("not-authorized")
+        cb_type = binding_type(self.mechanism)
+        if cb_type is not None and cb_type not in self._bindings:
+            return Failure("invalid-mechanism", f"{cb_type} is not available here")
+        attempt = TokenAttempt(
+            user=jid,
+            mechanism=self.mechanism,
+            initiator_hash=message.initiator_hash,
+            cb_data=self._bindings[cb_type] if cb_type is not None else b"",
+            user_agent_id=self._user_agent_id,
+        )
+        result = await self._verify_token(attempt)
+        if result is None:
+            return Failure("invalid-mechanism")
+        if not result.ok:
+            return Failure(result.condition)
+        return Success(jid, result.responder, token_mechanism=self.mechanism)

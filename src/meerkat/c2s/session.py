@@ -1,15 +1,28 @@
 """`C2SSession`: one client connection as an explicit state machine (RFC 6120 §4-7).
 
 One task per connection consumes the session's mailbox in order: chunks read from the
-transport, stanzas routed to the client, and control messages (kick, shutdown). A reader task
-feeds the mailbox one chunk at a time, so a negotiation step (STARTTLS, a stream restart)
-always completes before the next bytes are looked at. Stanzas routed to the session are queued
-without waiting; a session that falls `max_mailbox` stanzas behind, or whose client does not
-read what it is sent, is closed with a clear reason rather than buffered without bound.
+transport, stanzas routed to the client, and control messages (kick, shutdown, flush,
+hand-over). A reader task feeds the mailbox one chunk at a time, so a negotiation step
+(STARTTLS, a stream restart) always completes before the next bytes are looked at. Stanzas
+routed to the session are queued without waiting; a session that falls `max_mailbox` stanzas
+behind, or whose client does not read what it is sent, is closed with a clear reason rather
+than buffered without bound. Authentication (SASL, SASL2, Bind 2) lives in `auth.py`.
 
-The hard parts: every exit path (client close, socket error, stream error, kick, shutdown)
-goes through `_terminate`, which unregisters the session, runs the disconnect hooks and
-re-routes stanzas still queued for it, so nothing accepted is lost.
+Stream management (XEP-0198) needs two things only the session can do, both driven by hooks:
+
+- *detach*: when the transport is lost without a closing tag, USER_SOCKET_CLOSED lets a module
+  call `detach(seconds)`; the session then stays registered in RESUME_SESSION, processing its
+  mailbox with nothing to write to, until it is resumed, kicked or the time is up.
+- *hand over*: a new connection that resumes the session calls `take_over(old)`. The old
+  session, in its own task and mailbox order, moves its state (record, presence, per-module
+  state with the SM buffer) and the stanzas still queued for it to the new session, and swaps
+  the session manager's handle in the same synchronous step, so no stanza routed meanwhile can
+  overtake or miss them. The sid, and so the router's view, stays the same.
+
+The hard parts: every exit path (client close, socket error, stream error, kick, shutdown,
+resumption timeout) goes through `_terminate`, which unregisters the session, runs the
+disconnect hooks, lets modules re-route what the client never acknowledged
+(REROUTE_UNACKED_MESSAGES) and re-routes stanzas still queued, so nothing accepted is lost.
 """
 
 from __future__ import annotations
@@ -18,11 +31,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core.acc import Acc
 from ..core.hooks import (
+    C2S_PREPROCESSING_HOOK,
     C2S_STREAM_FEATURES,
+    REROUTE_UNACKED_MESSAGES,
     SM_REGISTER_CONNECTION,
     SM_REMOVE_CONNECTION,
     UNSET_PRESENCE,
@@ -32,6 +48,7 @@ from ..core.hooks import (
     USER_SEND_PACKET,
     USER_SEND_PRESENCE,
     USER_SEND_XMLEL,
+    USER_SOCKET_CLOSED,
     XMPP_PRESEND_ELEMENT,
     Hook,
 )
@@ -42,7 +59,6 @@ from ..xmpp.element import Element
 from ..xmpp.errors import StanzaError, StreamError, error_reply
 from ..xmpp.jid import Jid, JidError, prep_resource
 from ..xmpp.sasl.channel_binding import PREFERENCE as CB_PREFERENCE
-from ..xmpp.sasl.mechanisms import offered_mechanisms
 from ..xmpp.stream import (
     STREAM_CLOSE,
     WS_CLOSE,
@@ -53,8 +69,8 @@ from ..xmpp.stream import (
     ws_open,
 )
 from . import stanzas
+from .auth import Authenticator
 from .node import C2SNode
-from .sasl import Challenge, Failure, SaslExchange, Success
 from .settings import C2SSettings
 from .states import State
 from .transport import Transport
@@ -72,12 +88,35 @@ SHAPER_BURST = 2.0
 
 
 class _Control:
-    """A control message in the mailbox."""
+    """A control message in the mailbox: kick (close with a condition) or flush requests."""
 
     __slots__ = ("condition", "kind", "text")
 
     def __init__(self, kind: str, condition: str = "", text: str | None = None) -> None:
         self.kind, self.condition, self.text = kind, condition, text
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """What a resumed session takes from the one it replaces."""
+
+    jid: Jid
+    presence: Element | None
+    mod_state: dict[str, dict[str, Any]]
+    started: float
+
+
+@dataclass(slots=True)
+class _HandoverRequest:
+    """Put in the old session's mailbox by `take_over`."""
+
+    new: C2SSession
+    record: SessionRecord
+    """The old record with the new connection's info (same sid)."""
+    reply: asyncio.Future[Handover | None] = field(repr=False)
+
+
+_Item = bytes | Acc | _Control | _HandoverRequest
 
 
 class C2SSession:
@@ -91,6 +130,9 @@ class C2SSession:
         self.stream_id = ""
         self.host = ""
         self.authenticated: Jid | None = None
+        """The authenticated bare JID (once SASL or SASL2 succeeded)."""
+        self.user_agent_id: str | None = None
+        """The SASL2 ``<user-agent id>`` (XEP-0388), when the client sent one."""
         self._jid: Jid | None = None
         self._jid_str = ""
         self._record: SessionRecord | None = None
@@ -98,14 +140,19 @@ class C2SSession:
         self._mod_state: dict[str, dict[str, Any]] = {}
         self._parser = self._new_parser()
         self._header_sent = False
-        self._mailbox: asyncio.Queue[bytes | Acc | _Control] = asyncio.Queue()
+        self._mailbox: asyncio.Queue[_Item] = asyncio.Queue()
         self._routed = 0
         self._chunk_done = asyncio.Event()
-        self._sasl: SaslExchange | None = None
-        self._sasl_failures = 0
         self._close_request: StreamError | None = None
         self._params: dict[str, Any] = {"session": self}
         self._max_rate = 0
+        self._requests: list[Element] = []
+        self._hold_requests = False
+        self._in_step = False
+        self._transport_lost = False
+        self._detach_for: float | None = None
+        self._handed_over = False
+        self.auth = Authenticator(self)
 
     # -- ClientSession (what hooks see) ---------------------------------------------------
     @property
@@ -127,6 +174,14 @@ class C2SSession:
         return self._record
 
     @property
+    def bound(self) -> bool:
+        """True once a resource is bound (or a session resumed), until the end."""
+        return self._record is not None and self.fsm in (
+            State.SESSION_ESTABLISHED,
+            State.RESUME_SESSION,
+        )
+
+    @property
     def available(self) -> bool:
         return self._presence is not None
 
@@ -142,10 +197,22 @@ class C2SSession:
         return self._mod_state.setdefault(module, {})
 
     def send(self, element: Element) -> None:
-        self._write(element)
+        """Queue an element for the client, written when the current step ends through
+        `send_element` (so XMPP_PRESEND_ELEMENT sees it: stream management counts it)."""
+        self._requests.append(element)
+        if not self._in_step:
+            self._mailbox.put_nowait(_Control("flush"))
 
     def close(self, condition: str, text: str | None = None) -> None:
         self._close_request = StreamError(condition, text)
+
+    def fail(self, error: StreamError) -> None:
+        """Close with this stream error once the current step is done."""
+        self._close_request = error
+
+    def detach(self, seconds: float) -> None:
+        """From USER_SOCKET_CLOSED: keep this session for a resumption for `seconds`."""
+        self._detach_for = seconds
 
     async def set_presence(self, presence: Element | None) -> None:
         self._presence = presence
@@ -178,6 +245,23 @@ class C2SSession:
     async def run(self) -> None:
         """Serve the connection until it closes. Never raises for a misbehaving peer."""
         self.node.live.add(self)
+        reason = "closed"
+        try:
+            reason = await self._serve_connection()
+            if self._detach_for is not None and not self._handed_over:
+                reason = await self._serve_detached(self._detach_for)
+        except Exception:
+            log.exception("c2s_session_crashed jid=%s", self._jid_str)
+            reason = "internal-server-error"
+        finally:
+            if self._handed_over:
+                self.transport.close()
+                log.debug("c2s_session_handed_over", extra={"jid": self._jid_str})
+            else:
+                await self._terminate(reason)
+
+    async def _serve_connection(self) -> str:
+        """Serve while there is a transport; then decide whether to detach."""
         reader = asyncio.get_running_loop().create_task(self._read_loop())
         reason = "closed"
         try:
@@ -187,6 +271,7 @@ class C2SSession:
             self._send_stream_error(exc)
         except (ConnectionError, OSError) as exc:
             reason = f"socket: {exc}"
+            self._transport_lost = True
         except Exception:
             log.exception("c2s_session_crashed jid=%s", self._jid_str)
             reason = "internal-server-error"
@@ -195,7 +280,10 @@ class C2SSession:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader  # its own end is not news
-            await self._terminate(reason)
+        if self._transport_lost and self.fsm is State.SESSION_ESTABLISHED:
+            params = {"session": self, "reason": reason}
+            await self.node.hooks.run(USER_SOCKET_CLOSED, self.host, None, params)
+        return reason
 
     async def _read_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -232,26 +320,64 @@ class C2SSession:
                     item = await asyncio.wait_for(self._mailbox.get(), remaining)
                 except TimeoutError:
                     raise StreamError("connection-timeout", "negotiation took too long") from None
-            if isinstance(item, bytes):
-                if not item:
-                    return "client closed the connection"
-                before = self.fsm
-                closed = await self._on_data(item)
-                self._chunk_done.set()
-                if closed:
-                    self._write_raw(WS_CLOSE if self.transport.framed else STREAM_CLOSE)
-                    return "client closed the stream"
-                if self.fsm is not before:
-                    deadline = loop.time() + self.settings.state_timeout
-            elif isinstance(item, Acc):
-                self._routed -= 1
-                await self._on_routed(item)
-            else:
-                raise StreamError(item.condition, item.text)
+            self._in_step = True
+            try:
+                if isinstance(item, bytes):
+                    if not item:
+                        self._transport_lost = True
+                        return "client closed the connection"
+                    before = self.fsm
+                    closed = await self._on_data(item)
+                    self._chunk_done.set()
+                    if closed:
+                        self._write_raw(WS_CLOSE if self.transport.framed else STREAM_CLOSE)
+                        return "client closed the stream"
+                    if self.fsm is not before:
+                        deadline = loop.time() + self.settings.state_timeout
+                elif isinstance(item, Acc):
+                    self._routed -= 1
+                    await self._on_routed(item)
+                elif isinstance(item, _HandoverRequest):
+                    self._send_stream_error(StreamError("conflict", "session resumed elsewhere"))
+                    await self._hand_over(item)
+                    return "resumed on another connection"
+                elif item.kind == "kick":
+                    raise StreamError(item.condition, item.text)
+                await self._flush_requests()
+            finally:
+                self._in_step = False
             if self._close_request is not None:
                 raise self._close_request
             if self.transport.buffered() > self.settings.max_output_buffer:
                 raise StreamError("policy-violation", "client does not read its stream")
+
+    async def _serve_detached(self, seconds: float) -> str:
+        """RESUME_SESSION: no transport; process routed stanzas until resumed or timed out."""
+        self.fsm = State.RESUME_SESSION
+        self.transport.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        log.debug("c2s_session_detached", extra={"jid": self._jid_str, "timeout": seconds})
+        while True:
+            try:
+                item = await asyncio.wait_for(self._mailbox.get(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return "not resumed in time"
+            self._in_step = True
+            try:
+                if isinstance(item, Acc):
+                    self._routed -= 1
+                    await self._on_routed(item)
+                elif isinstance(item, _HandoverRequest):
+                    await self._hand_over(item)
+                    return "resumed"
+                elif isinstance(item, _Control) and item.kind == "kick":
+                    return item.condition
+                await self._flush_requests()  # bytes left by the old reader are ignored
+            finally:
+                self._in_step = False
+            if self._close_request is not None:
+                return f"{self._close_request.condition}: {self._close_request.text}"
 
     async def _on_data(self, data: bytes) -> bool:
         """Feed bytes to the parser and act on each event; True when the client closed."""
@@ -266,6 +392,50 @@ class C2SSession:
             if self._close_request is not None or self.fsm is State.WAIT_FOR_STREAM:
                 break  # a stream restart: the rest of this chunk belongs to no stream
         return False
+
+    # -- resumption (XEP-0198 hand-over) ----------------------------------------------------
+    async def take_over(self, old: C2SSession) -> bool:
+        """Become `old` (same sid, state, queued stanzas) on this connection; False when `old`
+        ended first. Runs in this session's task while it negotiates."""
+        if old is self or old.fsm is State.CLOSED or old._record is None:
+            return False
+        ip, port = self.transport.peer
+        info = dict(old._record.info)
+        info.update(ip=ip, port=port, connection="c2s_tls" if self.transport.secure else "c2s")
+        record = replace(old._record, info=info)
+        reply: asyncio.Future[Handover | None] = asyncio.get_running_loop().create_future()
+        old._mailbox.put_nowait(_HandoverRequest(self, record, reply))
+        handover = await reply
+        if handover is None:
+            return False
+        self._jid, self._jid_str = handover.jid, str(handover.jid)
+        self._record = record
+        self._presence = handover.presence
+        self._mod_state = handover.mod_state
+        self.fsm = State.SESSION_ESTABLISHED
+        return True
+
+    async def _hand_over(self, request: _HandoverRequest) -> None:
+        """In the old session's task: give everything to the new session, then end quietly."""
+        new = request.new
+        assert self._jid is not None and self._record is not None
+        self._handed_over = True
+        self.fsm = State.CLOSED
+        self.node.live.discard(self)
+        # Queued stanzas go first into the new mailbox; `SessionManager.open` swaps the handle
+        # before its first await (the sid has no other session to replace), so nothing
+        # routed after the swap can get ahead of them, and nothing is routed to us after it.
+        while not self._mailbox.empty():
+            item = self._mailbox.get_nowait()
+            if isinstance(item, Acc):
+                new.deliver(item)
+            elif isinstance(item, _HandoverRequest):
+                item.reply.set_result(None)
+        self._routed = 0
+        await self.node.sessions.open(request.record, new)
+        started = float(self._record.info.get("started", 0.0))
+        request.reply.set_result(Handover(self._jid, self._presence, self._mod_state, started))
+        self._record = None
 
     # -- stream open and features -------------------------------------------------------------
     async def _on_stream_open(self, event: StreamOpened) -> None:
@@ -289,10 +459,10 @@ class C2SSession:
         if not version.startswith("1."):
             raise StreamError("unsupported-version", "this server speaks XMPP 1.0")
         if self.authenticated is None:
-            self._write(stanzas.features(self._pre_auth_features()))
+            self.write(stanzas.features(await self.auth.pre_auth_features()))
             self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
         else:
-            self._write(stanzas.features(await self._post_auth_features()))
+            self.write(stanzas.features(await self.post_auth_features()))
             self.fsm = State.WAIT_FOR_FEATURE_AFTER_AUTH
 
     def _send_header(self, lang: str | None) -> None:
@@ -302,32 +472,12 @@ class C2SSession:
             self._write_raw(stream_header(from_=self.host, id=self.stream_id))
         self._header_sent = True
 
-    def _tls_required_missing(self) -> bool:
+    def tls_required_missing(self) -> bool:
         return self.settings.tls_mode == "starttls_required" and not self.transport.secure
 
-    def _pre_auth_features(self) -> list[Element]:
-        out: list[Element] = []
-        if not self.transport.secure and self.transport.can_starttls:
-            out.append(stanzas.starttls_feature(self._tls_required_missing()))
-            if self._tls_required_missing():
-                return out
-        mechanisms = self._mechanisms()
-        if mechanisms:
-            out.append(stanzas.mechanisms_feature(mechanisms))
-        if self.settings.register_enabled:
-            out.append(Element("register", ns.REGISTER_FEATURE))
-        return out
-
-    def _mechanisms(self) -> list[str]:
-        return offered_mechanisms(
-            self.settings.mechanisms,
-            tls=self.transport.secure,
-            channel_bindings=list(self.transport.channel_bindings()),
-            scram_hashes=self.settings.scram_hashes,
-        )
-
-    async def _post_auth_features(self) -> list[Element]:
-        out = [stanzas.bind_feature(), stanzas.session_feature()]
+    async def post_auth_features(self) -> list[Element]:
+        """Features of an authenticated stream: bind (until bound), then the modules' own."""
+        out = [] if self.bound else [stanzas.bind_feature(), stanzas.session_feature()]
         await self.node.hooks.run(C2S_STREAM_FEATURES, self.host, out, self._params)
         return out
 
@@ -339,7 +489,9 @@ class C2SSession:
         elif state is State.WAIT_FOR_FEATURE_BEFORE_AUTH:
             await self._before_auth(el)
         elif state is State.WAIT_FOR_SASL_RESPONSE:
-            await self._sasl_response(el)
+            await self.auth.sasl_response(el)
+        elif state is State.WAIT_FOR_SASL2_RESPONSE:
+            await self.auth.sasl2_response(el)
         elif state is State.WAIT_FOR_FEATURE_AFTER_AUTH:
             await self._after_auth(el)
         else:
@@ -351,15 +503,18 @@ class C2SSession:
                 raise StreamError("policy-violation", "TLS already negotiated or unavailable")
             self._write_raw(stanzas.proceed().to_string().encode())
             await self.transport.start_tls()
-            self._restart_stream()
+            self.restart_stream()
             return
-        if self._tls_required_missing():
+        if self.tls_required_missing():
             raise StreamError("policy-violation", "use of STARTTLS required")
         if el.xmlns == ns.SASL and el.name == "auth":
-            await self._sasl_auth(el)
+            await self.auth.sasl_auth(el)
             return
-        if el.xmlns == ns.SASL and el.name == "abort":
-            self._write(stanzas.sasl_failure("aborted"))
+        if el.xmlns == ns.SASL2 and el.name == "authenticate":
+            await self.auth.sasl2_authenticate(el)
+            return
+        if el.xmlns in (ns.SASL, ns.SASL2) and el.name == "abort":
+            self.auth.abort(el)
             return
         if (
             self.settings.register_enabled
@@ -381,75 +536,12 @@ class C2SSession:
         if reply is not None:
             reply.attrs.pop("to", None)
             reply.attrs.pop("from", None)
-            self._write(reply)
+            self.write(reply)
 
-    async def _sasl_auth(self, el: Element) -> None:
-        mechanism = el.attrs.get("mechanism", "")
-        offered = self._mechanisms()
-        if mechanism not in offered:
-            self._write(stanzas.sasl_failure("invalid-mechanism"))
-            return
-        text = el.text
-        initial = None if not text.strip() else stanzas.decode_sasl_payload(text)
-        if text.strip() and initial is None:
-            self._write(stanzas.sasl_failure("incorrect-encoding"))
-            return
-        bindings = self.transport.channel_bindings()
-        self._sasl = SaslExchange(
-            self.node.accounts,
-            self.host,
-            mechanism,
-            bindings,
-            any(m.endswith("-PLUS") for m in offered),
-            self.node.mock_secret,
-        )
-        await self._sasl_outcome(await self._sasl.start(initial))
-
-    async def _sasl_response(self, el: Element) -> None:
-        if el.xmlns == ns.SASL and el.name == "abort":
-            self._sasl = None
-            self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
-            self._write(stanzas.sasl_failure("aborted"))
-            return
-        if el.xmlns != ns.SASL or el.name != "response" or self._sasl is None:
-            raise StreamError("not-authorized", "expected a SASL response")
-        data = stanzas.decode_sasl_payload(el.text)
-        if data is None:
-            self._sasl = None
-            self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
-            self._write(stanzas.sasl_failure("incorrect-encoding"))
-            return
-        await self._sasl_outcome(await self._sasl.respond(data))
-
-    async def _sasl_outcome(self, outcome: Challenge | Success | Failure) -> None:
-        address = self.transport.peer[0]
-        if isinstance(outcome, Challenge):
-            self._write(stanzas.sasl_data("challenge", outcome.data))
-            self.fsm = State.WAIT_FOR_SASL_RESPONSE
-            return
-        self._sasl = None
-        throttle = self.node.throttle
-        if (
-            isinstance(outcome, Success)
-            and self.node.access("c2s", outcome.jid, address) != "allow"
-        ):
-            outcome = Failure("not-authorized", "access denied")
-        if isinstance(outcome, Success):
-            throttle.succeeded(address)
-            self.authenticated = outcome.jid
-            self._max_rate = self._shaper_rate(outcome.jid)
-            self._write(stanzas.sasl_data("success", outcome.data))
-            self._restart_stream()
-            return
-        delay = throttle.delay(address, self.node.clock.monotonic())
-        throttle.failed(address, self.node.clock.monotonic())
-        if delay:
-            await asyncio.sleep(delay)
-        self._sasl_failures += 1
-        self._write(stanzas.sasl_failure(outcome.condition, outcome.text))
-        self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
-        if self._sasl_failures >= 5:
-            raise StreamError("policy-violation", "too many authentication failures")
+    def authenticated_as(self, jid: Jid) -> None:
+        """SASL or SASL2 succeeded: from now on the stream belongs to `jid`."""
+        self.authenticated = jid
+        self._max_rate = self._shaper_rate(jid)
 
     def _shaper_rate(self, jid: Jid) -> int:
         rule = self.settings.shaper_rule
@@ -460,7 +552,7 @@ class C2SSession:
         name = self.node.access(rule, jid, self.transport.peer[0])
         return self.node.shapers.get(str(name), 0)
 
-    def _restart_stream(self) -> None:
+    def restart_stream(self) -> None:
         self._parser = self._new_parser()
         self.fsm = State.WAIT_FOR_STREAM
 
@@ -473,24 +565,29 @@ class C2SSession:
 
     async def _after_auth(self, el: Element) -> None:
         if el.name != "iq" or el.xmlns != ns.CLIENT:
+            # Stream management's <resume/> (XEP-0198) comes here, before binding.
+            params = {"session": self}
+            if await self.node.hooks.run(USER_SEND_XMLEL, self.host, el, params):
+                return
             raise StreamError("not-authorized", "bind a resource first")
         bind = el.find("bind", ns.BIND)
         if bind is None or el.attrs.get("type") != "set":
             if el.find("session", ns.SESSION) is not None:
-                self._write(error_reply(el, StanzaError("not-allowed", text="bind first")))
+                self.write(error_reply(el, StanzaError("not-allowed", text="bind first")))
                 return
             raise StreamError("not-authorized", "bind a resource first")
         requested = bind.find_text("resource")
         try:
             resource = prep_resource(requested) if requested else secrets.token_hex(8)
         except JidError:
-            self._write(error_reply(el, StanzaError("bad-request", text="invalid resource")))
+            self.write(error_reply(el, StanzaError("bad-request", text="invalid resource")))
             return
         assert self.authenticated is not None
-        await self._open_session(self.authenticated.with_resource(resource))
-        self._write(stanzas.bind_result(el.attrs.get("id", ""), self._jid_str))
+        await self.open_session(self.authenticated.with_resource(resource))
+        self.write(stanzas.bind_result(el.attrs.get("id", ""), self._jid_str))
 
-    async def _open_session(self, jid: Jid) -> None:
+    async def open_session(self, jid: Jid) -> None:
+        """Bind `jid`: register with the session manager and run SM_REGISTER_CONNECTION."""
         sessions = self.node.sessions
         ip, port = self.transport.peer
         record = SessionRecord(
@@ -527,6 +624,12 @@ class C2SSession:
 
     # -- established: stanzas from the client ---------------------------------------------
     async def _on_stanza(self, el: Element) -> None:
+        if el.name in _STANZAS and el.xmlns == ns.CLIENT:
+            hooks = self.node.hooks
+            if hooks.has_handlers(C2S_PREPROCESSING_HOOK, self.host) and await hooks.run(
+                C2S_PREPROCESSING_HOOK, self.host, el, self._params
+            ):
+                return
         try:
             await self._process_stanza(el)
         except StreamError:
@@ -538,7 +641,7 @@ class C2SSession:
                 raise
             log.exception("c2s_stanza_failed jid=%s stanza=%.200s", self._jid_str, el)
             if el.attrs.get("type") != "error":
-                self._write(error_reply(el, StanzaError("internal-server-error")))
+                self.send(error_reply(el, StanzaError("internal-server-error")))
 
     async def _process_stanza(self, el: Element) -> None:
         name = el.name
@@ -566,10 +669,10 @@ class C2SSession:
                 if attrs.get("type") != "error":
                     reply = error_reply(el, StanzaError("jid-malformed"))
                     reply.attrs.pop("from", None)
-                    self._write(reply)
+                    self.send(reply)
                 return
         if name == "iq" and (to is None or to_jid == self.jid.bare) and _is_session_iq(el):
-            self._write(iq_result(el))
+            self.send(iq_result(el))
             return
         acc = Acc(
             el,
@@ -608,10 +711,20 @@ class C2SSession:
             XMPP_PRESEND_ELEMENT, self.host, el, self._params
         ):
             return
-        self._write(el)
+        self.write(el)
+
+    def hold_requests(self, hold: bool) -> None:
+        """Keep `send` requests queued until released (while SASL2 builds <success/>)."""
+        self._hold_requests = hold
+
+    async def _flush_requests(self) -> None:
+        """Write what handlers asked for with `send`, in order (after the current step)."""
+        while self._requests and not self._hold_requests:
+            await self.send_element(self._requests.pop(0))
 
     # -- writing ----------------------------------------------------------------------------
-    def _write(self, el: Element) -> None:
+    def write(self, el: Element) -> None:
+        """Write now, without hooks (negotiation elements, nonzas outside SM's count)."""
         if el.xmlns == ns.STREAM:
             self._write_raw(_stream_level(el))
             return
@@ -621,6 +734,8 @@ class C2SSession:
         self._write_raw(el.to_string(parent).encode())
 
     def _write_raw(self, data: bytes) -> None:
+        if self.fsm is State.RESUME_SESSION:
+            return  # no transport: stream management keeps what matters
         self.transport.write(data)
 
     def _send_stream_error(self, exc: StreamError) -> None:
@@ -654,6 +769,7 @@ class C2SSession:
                     await self.node.hooks.run(UNSET_PRESENCE, self.host, None, params)
                 await self.node.hooks.run(SM_REMOVE_CONNECTION, self.host, None, params)
                 self._presence = None
+                await self.node.hooks.run(REROUTE_UNACKED_MESSAGES, self.host, None, params)
         finally:
             self.transport.close()
             await self._reroute_queued()
@@ -664,6 +780,8 @@ class C2SSession:
             item = self._mailbox.get_nowait()
             if isinstance(item, Acc):
                 await self.node.router.route(item)
+            elif isinstance(item, _HandoverRequest):
+                item.reply.set_result(None)
 
 
 def _priority(presence: Element) -> int:
@@ -686,4 +804,4 @@ def _stream_level(el: Element) -> bytes:
     return f"<stream:{el.name}>{inner}</stream:{el.name}>".encode()
 
 
-__all__ = ["CB_PREFERENCE", "C2SSession"]
+__all__ = ["CB_PREFERENCE", "C2SSession", "Handover"]

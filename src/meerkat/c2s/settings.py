@@ -24,6 +24,8 @@ class C2SSettings:
     """Bytes waiting to be sent to a client before it is closed as too slow."""
     shaper_rule: str = "c2s_shaper"
     """Access rule (or shaper name) giving an authenticated user's maximum read rate."""
+    sasl2: bool = True
+    """Offer SASL2 (XEP-0388) with Bind 2 (XEP-0386) next to RFC 6120 SASL."""
     register_enabled: bool = False
     """Offer in-band registration (XEP-0077) before authentication."""
     language: str = "en"

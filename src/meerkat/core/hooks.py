@@ -78,6 +78,48 @@ BIND2_ENABLE_FEATURES = Hook(
     "the client asked for inline (carbons, CSI, SM) and appends the element to report to "
     "params['results'] (list[Element], put inside <bound/>). params: session, results.",
 )
+C2S_PREPROCESSING_HOOK = Hook(
+    "c2s_preprocessing_hook",
+    "Run by the c2s session for every stanza (message, presence, iq) its bound client sends, "
+    "before anything else looks at it, even when it is then refused (stream management counts "
+    "the client's stanzas here). acc: the Element. STOP: the stanza is dropped. "
+    "params: session.",
+)
+USER_SOCKET_CLOSED = Hook(
+    "user_socket_closed",
+    "The transport of a bound session closed or failed without a closing stream tag. A "
+    "handler that can keep the session for a later resumption (XEP-0198) calls "
+    "session.detach(seconds): the session then stays registered, without a transport, until "
+    "it is resumed, kicked or the time is up. acc: None. params: session, reason.",
+)
+REROUTE_UNACKED_MESSAGES = Hook(
+    "reroute_unacked_messages",
+    "A bound session is terminating (not resumed), after it left the session table and "
+    "SM_REMOVE_CONNECTION ran: a module holding stanzas written to the client but not "
+    "acknowledged routes them again (offline storage or another resource). acc: None. "
+    "params: session, jid, sid, reason.",
+)
+SASL2_SUCCESS = Hook(
+    "sasl2_success",
+    "A SASL2 (XEP-0388) authentication succeeded; the c2s is building <success/>. acc: the "
+    "client's <authenticate/> element. Handlers act on their inline requests (SM <resume/>, "
+    "FAST <request-token/>) and append what <success/> must carry to params['results']; a "
+    "handler that resumed a session leaves it bound (the c2s then skips Bind 2). "
+    "params: session, jid (authenticated bare JID), mechanism, results (list[Element]), "
+    "user_agent_id (str or None), token_used (the FAST token's mechanism or None).",
+)
+FAST_AUTHENTICATE = Hook(
+    "fast_authenticate",
+    "A SASL2 authentication uses a FAST token mechanism (XEP-0484, HT-*). acc: a "
+    "`meerkat.auth.fast_tokens.TokenAttempt` (user, mechanism, initiator hash, channel-binding "
+    "data, user-agent id); the handler verifies it and sets acc.result. STOP: handled. "
+    "When no handler stops, the mechanism is unknown. params: session.",
+)
+PASSWORD_CHANGED = Hook(
+    "password_changed",
+    "An account's password was changed (tokens and other credentials derived from the old "
+    "one are to be revoked). acc: None. params: jid (bare).",
+)
 USER_AVAILABLE = Hook(
     "user_available_hook",
     "A session sent its initial presence. acc: Acc of the presence. params: session.",

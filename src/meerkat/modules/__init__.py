@@ -12,6 +12,7 @@ from .caps import CapsModule, verification_string
 from .carbons import CarbonsModule
 from .csi import CsiModule
 from .disco import DiscoModule
+from .fast_auth_token import FastAuthTokenModule
 from .last import LastModule
 from .offline import OfflineModule
 from .ping import PingModule
@@ -19,6 +20,7 @@ from .presence import PresenceModule
 from .private import PrivateModule
 from .register import RegisterModule
 from .roster import RosterModule
+from .stream_management import StreamManagementModule
 from .vcard import VcardModule
 from .version import VersionModule
 
@@ -29,6 +31,7 @@ MODULES: dict[str, type[Module]] = {
         CarbonsModule,
         CsiModule,
         DiscoModule,
+        FastAuthTokenModule,
         LastModule,
         OfflineModule,
         PingModule,
@@ -36,6 +39,7 @@ MODULES: dict[str, type[Module]] = {
         PrivateModule,
         RegisterModule,
         RosterModule,
+        StreamManagementModule,
         VcardModule,
         VersionModule,
     )
@@ -56,6 +60,8 @@ DEFAULT_MODULES: dict[str, object] = {
         "mod_caps",
         "mod_carboncopy",
         "mod_csi",
+        "mod_stream_management",
+        "mod_fast_auth_token",
     )
 }
 
@@ -66,6 +72,7 @@ __all__ = [
     "CarbonsModule",
     "CsiModule",
     "DiscoModule",
+    "FastAuthTokenModule",
     "LastModule",
     "OfflineModule",
     "PingModule",
@@ -73,6 +80,7 @@ __all__ = [
     "PrivateModule",
     "RegisterModule",
     "RosterModule",
+    "StreamManagementModule",
     "VcardModule",
     "VersionModule",
     "verification_string",
