@@ -126,9 +126,10 @@ def peer_target(name: str, port: int) -> Target:
 class MeerkatServer:
     """Meerkat started from this checkout, pinned with taskset."""
 
-    def __init__(self, command: str, config: str | None, port: int) -> None:
+    def __init__(self, command: str, config: str | None, port: int, admin_port: int) -> None:
         self.command = shlex.split(command) + (["--config", config] if config else [])
         self.port = port
+        self.admin_port = admin_port
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = BENCH / "run" / "meerkat" / "server.log"
 
@@ -142,9 +143,10 @@ class MeerkatServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        if not wait_port(self.port, 30):
-            self.stop()
-            raise SystemExit(f"meerkat did not open port {self.port}; see {self.log}")
+        for port in (self.port, self.admin_port):
+            if not wait_port(port, 30):
+                self.stop()
+                raise SystemExit(f"meerkat did not open port {port}; see {self.log}")
         return self.proc.pid  # taskset execs the server, so this is the server's PID
 
     def stop(self) -> None:
@@ -165,13 +167,13 @@ class MeerkatServer:
 # on Meerkat: GraphQL `account.registerUser` on the admin endpoint (MongooseIM's schema), with
 # `meerkatctl account registerUser` as the fallback. Adjust here if the admin API changes.
 # ---------------------------------------------------------------------------------------------
-GRAPHQL_URL = "http://127.0.0.1:5551/api/graphql"
+GRAPHQL_URL = "http://127.0.0.1:35551/api/graphql"  # bench/meerkat-bench.toml; default node: 5551
 REGISTER = (
-    "mutation($domain: String!, $username: String!, $password: String!) "
+    "mutation($domain: DomainName!, $username: UserName!, $password: String!) "
     "{ account { registerUser(domain: $domain, username: $username, password: $password) "
     "{ jid message } } }"
 )
-COUNT = "query($domain: String!) { account { countUsers(domain: $domain) } }"
+COUNT = "query($domain: DomainName!) { account { countUsers(domain: $domain) } }"
 
 
 def graphql(query: str, variables: dict[str, Any], url: str = GRAPHQL_URL) -> dict[str, Any]:
@@ -182,41 +184,40 @@ def graphql(query: str, variables: dict[str, Any], url: str = GRAPHQL_URL) -> di
     return result
 
 
-def register_users_meerkat(n: int, domain: str = DOMAIN, password: str = PASSWORD) -> None:
+def register_users_meerkat(
+    n: int, url: str = GRAPHQL_URL, domain: str = DOMAIN, password: str = PASSWORD
+) -> None:
     """Create user1..userN on the running Meerkat node (existing users are left alone)."""
     from concurrent.futures import ThreadPoolExecutor
 
     try:
-        count = graphql(COUNT, {"domain": domain})["data"]["account"]["countUsers"]
-        if count >= n:
-            print(f"meerkat: {count} users already registered", file=sys.stderr)
-            return
-
-        def one(i: int) -> None:
-            variables = {"domain": domain, "username": f"user{i}", "password": password}
-            graphql(REGISTER, variables)  # "already exists" errors are fine
-
-        with ThreadPoolExecutor(8) as pool:  # the server hashes passwords in threads
-            list(pool.map(one, range(1, n + 1)))
+        count = graphql(COUNT, {"domain": domain}, url)["data"]["account"]["countUsers"]
     except (urllib.error.URLError, KeyError, TypeError, ValueError) as exc:
-        print(f"meerkat: GraphQL registration failed ({exc}); using meerkatctl", file=sys.stderr)
-        ctl = str(ROOT / ".venv" / "bin" / "meerkatctl")
-        for i in range(1, n + 1):
-            subprocess.run(
-                [
-                    ctl,
-                    "account",
-                    "registerUser",
-                    "--username",
-                    f"user{i}",
-                    "--domain",
-                    domain,
-                    "--password",
-                    password,
-                ],
-                check=False,
-                capture_output=True,
-            )
+        print(f"meerkat: GraphQL unusable ({exc}); trying meerkatctl", file=sys.stderr)
+        register_users_meerkatctl(n, domain, password)
+        return
+    if count >= n:
+        print(f"meerkat: {count} users already registered", file=sys.stderr)
+        return
+
+    def one(i: int) -> None:
+        variables = {"domain": domain, "username": f"user{i}", "password": password}
+        graphql(REGISTER, variables, url)  # "already registered" answers are fine
+
+    with ThreadPoolExecutor(8) as pool:  # the server hashes passwords in threads
+        list(pool.map(one, range(1, n + 1)))
+    count = graphql(COUNT, {"domain": domain}, url)["data"]["account"]["countUsers"]
+    print(f"meerkat: {count} users registered", file=sys.stderr)
+
+
+def register_users_meerkatctl(n: int, domain: str = DOMAIN, password: str = PASSWORD) -> None:
+    """Fallback: one `meerkatctl account registerUser` per user (slow: a process each)."""
+    ctl = str(ROOT / ".venv" / "bin" / "meerkatctl")
+    for i in range(1, n + 1):
+        argv = ["account", "registerUser", "--username", f"user{i}", "--domain", domain]
+        done = subprocess.run([ctl, *argv, "--password", password], capture_output=True)
+        if done.returncode == 3:  # node unreachable: no point trying the other users
+            raise SystemExit("meerkatctl: node unreachable; cannot register users")
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -350,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle", type=float, default=3.0)
     p.add_argument("--max-other", type=float, default=15.0)
     p.add_argument("--server-cmd", default=str(ROOT / ".venv" / "bin" / "meerkat"))
-    p.add_argument("--server-config", default=None)
+    p.add_argument("--server-config", default=str(BENCH / "meerkat-bench.toml"))
+    p.add_argument("--admin-url", default=GRAPHQL_URL, help="Meerkat admin GraphQL endpoint")
     p.add_argument("--port", type=int, default=0, help="c2s port (default per target)")
     opts = p.parse_args(argv)
     opts.scenarios = [s for s in opts.scenarios.split(",") if s]
@@ -361,10 +363,19 @@ def main(argv: list[str] | None = None) -> int:
     targets: list[Target] = []
     for name in opts.targets.split(","):
         if name == "meerkat":
-            port = opts.port or (5223 if opts.tls == "direct" else 5222)
-            server = MeerkatServer(opts.server_cmd, opts.server_config, port)
+            # bench/meerkat-bench.toml listens on 35222 (STARTTLS) and 35223 (direct TLS).
+            port = opts.port or (35223 if opts.tls == "direct" else 35222)
+            url = opts.admin_url
+            admin_port = int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+            server = MeerkatServer(opts.server_cmd, opts.server_config, port, admin_port)
             targets.append(
-                Target("meerkat", port, server.start, server.stop, register_users_meerkat)
+                Target(
+                    "meerkat",
+                    port,
+                    server.start,
+                    server.stop,
+                    lambda n, url=url: register_users_meerkat(n, url),  # type: ignore[misc]
+                )
             )
         elif name in ("prosody", "ejabberd"):
             targets.append(peer_target(name, opts.port or {"prosody": 15222}.get(name, 25222)))
@@ -394,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # run the `finally` blocks: servers get stopped
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
     os.chdir(ROOT)
     sys.exit(main())
