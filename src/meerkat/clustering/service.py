@@ -86,7 +86,7 @@ class XmppCluster:
             service.resumption = ClusterResumption(cluster, sessions)
             sessions.table = service.sessions
             service.forwarding = SessionForwarding(cluster, sessions, router, spawn)
-            service.cleanup = NodeCleanup(cluster, service.sessions, hooks, spawn, clock.monotonic)
+            service.cleanup = NodeCleanup(service.sessions, hooks, spawn, clock.monotonic)
             published = settings.published_address(cluster.address)
             discovery = cluster.start_discovery(_backend(settings, db, published))
             try:
