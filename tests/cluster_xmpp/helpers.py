@@ -55,9 +55,7 @@ def presence(priority: int | None = None, show: str | None = None, to: str | Non
 
 
 async def body_of_next_message(client: RawClient, timeout: float = 5.0) -> str:
-    el = await client.expect(
-        lambda e: e.name == "message" and e.find("body") is not None, timeout
-    )
+    el = await client.expect(lambda e: e.name == "message" and e.find("body") is not None, timeout)
     return el.find_text("body") or ""
 
 
@@ -65,7 +63,7 @@ async def no_message(client: RawClient, wait: float = 0.3) -> bool:
     """True when no message with a body arrives within `wait` seconds."""
     try:
         await body_of_next_message(client, wait)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return True
     return False
 
@@ -82,6 +80,5 @@ def is_presence_from(frm: str, ptype: str | None = None) -> Callable[[Element], 
 
 
 def roster_push(el: Element) -> bool:
-    return (
-        el.name == "iq" and el.attrs.get("type") == "set" and el.find("query", ns.ROSTER) is not None
-    )
+    query = el.find("query", ns.ROSTER)
+    return el.name == "iq" and el.attrs.get("type") == "set" and query is not None

@@ -111,8 +111,10 @@ async def test_three_nodes_find_each_other_and_serve_one_domain(group: Processes
         bob.send_presence()
         alice.send_presence(pto="bob@localhost", ptype="subscribe")
         await wait_for(
-            lambda: alice.client_roster["bob@localhost"]["subscription"] == "both"
-            and bob.client_roster["alice@localhost"]["subscription"] == "both",
+            lambda: (
+                alice.client_roster["bob@localhost"]["subscription"] == "both"
+                and bob.client_roster["alice@localhost"]["subscription"] == "both"
+            ),
             what="a mutual subscription across nodes",
         )
         await wait_for(lambda: bool(alice.client_roster["bob@localhost"].resources), what="bob")

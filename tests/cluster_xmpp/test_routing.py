@@ -25,6 +25,10 @@ def sessions_on(node: Node, user: str) -> list[str]:
     return sorted(r.node for r in node.sessions.user_sessions(Jid(user, "localhost")))
 
 
+def priorities(node: Node, user: str) -> list[int | None]:
+    return sorted(r.priority or 0 for r in node.sessions.user_sessions(Jid(user, "localhost")))
+
+
 async def test_a_message_to_a_full_jid_reaches_a_session_on_another_node(
     make_cluster: ClusterFactory, raw: ClientFactory
 ) -> None:
@@ -47,20 +51,12 @@ async def test_a_bare_jid_message_goes_to_the_highest_priority_resources_on_any_
     low.send(presence(priority=1))
     high.send(presence(priority=7))
     bob = await raw(n3, "bob", "b")
-    await wait_for(
-        lambda: sorted(r.priority or 0 for r in n3.sessions.user_sessions(Jid("alice", "localhost")))
-        == [1, 7],
-        what="priorities replicated",
-    )
+    await wait_for(lambda: priorities(n3, "alice") == [1, 7], what="priorities replicated")
     bob.send(message("alice@localhost", "to the best"))
     assert await body_of_next_message(high) == "to the best"
     assert await no_message(low)
     low.send(presence(priority=7))
-    await wait_for(
-        lambda: sorted(r.priority or 0 for r in n3.sessions.user_sessions(Jid("alice", "localhost")))
-        == [7, 7],
-        what="equal priorities replicated",
-    )
+    await wait_for(lambda: priorities(n3, "alice") == [7, 7], what="equal priorities replicated")
     bob.send(message("alice@localhost", "to both"))
     assert await body_of_next_message(high) == "to both"
     assert await body_of_next_message(low) == "to both"
@@ -73,7 +69,9 @@ async def test_an_iq_to_a_full_jid_on_another_node_is_answered_across_the_cluste
     alice = await raw(n1, "alice", "a")
     bob = await raw(n2, "bob", "b")
     await wait_for(lambda: sessions_on(n1, "bob") == ["node2@localhost"], what="bob on n1")
-    alice.send("<iq type='get' id='v1' to='bob@localhost/b'><query xmlns='jabber:iq:version'/></iq>")
+    alice.send(
+        "<iq type='get' id='v1' to='bob@localhost/b'><query xmlns='jabber:iq:version'/></iq>"
+    )
     got = await bob.expect(lambda e: e.name == "iq" and e.attrs.get("id") == "v1")
     assert got.attrs["from"] == "alice@localhost/a"
     bob.send("<iq type='result' id='v1' to='alice@localhost/a'/>")
@@ -112,7 +110,8 @@ async def test_a_roster_push_reaches_every_resource_wherever_it_runs(
     one = await raw(n1, "carol", "one")
     two = await raw(n2, "carol", "two")
     await wait_for(lambda: len(sessions_on(n3, "carol")) == 2, what="carol twice on n3")
-    await api.roster.add_contact(n3, Jid("carol", "localhost"), Jid("dave", "localhost"), "Dave", None)
+    carol, dave = Jid("carol", "localhost"), Jid("dave", "localhost")
+    await api.roster.add_contact(n3, carol, dave, "Dave", None)
     for client in (one, two):
         push = await client.expect(roster_push)
         item = push.find("query", "jabber:iq:roster")
