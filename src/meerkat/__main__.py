@@ -61,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration OK")
         return 0
     _setup_logging(config.general.loglevel)
+    if config.general.workers > 1:
+        from .workers import run_workers, worker_config, worker_index
+
+        index = worker_index()
+        if index is None:
+            return run_workers(config, path)
+        config = worker_config(config, index)
     import uvloop
 
     from .server import Node

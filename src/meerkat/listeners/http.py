@@ -16,9 +16,11 @@ log = logging.getLogger(__name__)
 class HttpListener:
     """Serves the handlers of one `[[listen.http]]` section."""
 
-    def __init__(self, node: Any, config: Any) -> None:
+    def __init__(self, node: Any, config: Any, *, reuse_port: bool = False) -> None:
         self.node = node
         self.config = config
+        self.reuse_port = reuse_port
+        """Share the port with sibling worker processes (SO_REUSEPORT, `general.workers`)."""
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
 
@@ -57,6 +59,7 @@ class HttpListener:
             self.config.port,
             backlog=self.config.backlog,
             reuse_address=True,
+            reuse_port=self.reuse_port or None,
         )
         await self._site.start()
         log.info("http_listener_started port=%d", self.config.port)
