@@ -466,9 +466,9 @@ async def test_quotes_emoji_and_64_kib_texts_round_trip_through_xmpp_and_a_resta
 PRIVATE_NS = "urn:example:meerkat-test"
 
 
-async def raw_login(port: int, user: str) -> RawClient:
+async def raw_login(port: int, user: str, password: str = PASSWORD) -> RawClient:
     raw = await RawClient.connect(port)
-    await raw.login(user, PASSWORD, "raw")
+    await raw.login(user, password, "raw")
     return raw
 
 
@@ -598,3 +598,35 @@ async def test_meerkat_refuses_to_start_on_an_incomplete_schema(
         await db.execute("DROP TABLE vcard")
     text = await refused_start(tmp_path, server_db, create_schema=False)
     assert "tables are missing: vcard" in text, text
+
+
+# -- 4. many senders, offline recipients -------------------------------------------------------
+async def test_simultaneous_first_messages_to_offline_users_are_all_stored_and_delivered(
+    db_target: DatabaseSettings, start_node: NodeFactory
+) -> None:
+    senders = [f"sender{i}" for i in range(10)]
+    recipients = [f"rcpt{i}" for i in range(10)]
+    node = await start_node(
+        users=(*senders, *recipients),
+        outgoing_pools=outgoing_pools(db_target.replace(workers=10), create_schema=True),
+    )
+    port = node.c2s_port(0)
+    clients = await asyncio.gather(*(raw_login(port, s, "secret") for s in senders))
+    # Every recipient's empty queue gets ten messages at once: the stores race for it.
+    for n, client in enumerate(clients):
+        for rcpt in recipients:
+            client.send(
+                f"<message to='{rcpt}@localhost' type='chat' id='{rcpt}-{n}'><body>{n}</body>"
+                "</message>"
+            )
+        client.send("<iq type='get' id='sync'><ping xmlns='urn:xmpp:ping'/></iq>")
+    for client in clients:
+        reply = await client.expect(lambda e: e.name in ("iq", "message"), timeout=20)
+        assert reply.attrs.get("id") == "sync", f"a message was refused: {reply}"
+        await client.close()
+    for rcpt in recipients:
+        client = await raw_login(port, rcpt, "secret")
+        client.send("<presence/>")
+        got = sorted([(await client.expect("message")).find_text("body") or "" for _ in senders])
+        assert got == sorted(str(n) for n in range(len(senders))), rcpt
+        await client.close()

@@ -1,12 +1,13 @@
 """`OfflineStore` on MongooseIM's `offline_message` table.
 
 The per-user limit is checked and the messages inserted in one transaction that first locks
-the user's queued rows (`SELECT ... FOR UPDATE`), so concurrent deliveries to one user
-queue up behind each other and the limit holds exactly. SQLite gets the same from
-`BEGIN IMMEDIATE`. One gap: on PostgreSQL an *empty* queue has no rows to lock, so
-simultaneous first deliveries may all be stored (only matters for limits smaller than the
-number of simultaneous senders). MySQL's gap locks cover that case but may report a
-deadlock, which `run_transaction` retries.
+the recipient's `users` row (`SELECT ... FOR UPDATE`, a primary-key lookup), so concurrent
+deliveries to one user queue up behind each other and the limit holds exactly, also when
+the queue is empty. SQLite gets the same from `BEGIN IMMEDIATE`. Locking the queued rows
+instead would leave an empty queue unprotected on PostgreSQL (nothing to lock) and, on
+MySQL, make simultaneous first deliveries deadlock on each other's gap locks often enough to
+exhaust `run_transaction`'s retries under load. Only for a recipient without a `users` row
+(not one of our accounts) are the queued rows locked instead.
 `pop_all` deletes only the rows it read (id <= the last one), so a message stored while it
 runs is not lost.
 """
@@ -18,6 +19,7 @@ from meerkat.stores.offline import OfflineMessage
 from meerkat.stores.types import UserKey, from_blob, to_blob
 
 COUNT = "SELECT COUNT(*) FROM offline_message WHERE server = ? AND username = ?"
+LOCK_USER = LockingSelect("SELECT 1 FROM users WHERE server = ? AND username = ?")
 LOCK_QUEUE = LockingSelect("SELECT id FROM offline_message WHERE server = ? AND username = ?")
 INSERT = (
     "INSERT INTO offline_message (timestamp, expire, server, username, from_jid, packet) "
@@ -45,7 +47,8 @@ class SqlOfflineStore:
         server, username = user
 
         async def store_some(tx: Transaction) -> int:
-            await tx.fetchall(LOCK_QUEUE, server, username)
+            if not await tx.fetchall(LOCK_USER, server, username):
+                await tx.fetchall(LOCK_QUEUE, server, username)
             # A new statement, so a new snapshot: counts what a writer we waited for added.
             queued = int(await tx.fetchval(COUNT, server, username))
             accepted = messages[: max(0, max_per_user - queued)]
