@@ -31,7 +31,7 @@ from meerkat.xmpp.stream import parse_element
 
 from .conftest import node_config
 from .rawxmpp import RawClient, logged_in
-from .test_databases import outgoing_pools
+from .test_databases import loopback_cluster, outgoing_pools
 
 SERVER_DRIVERS = [
     pytest.param("pgsql", id="pgsql", marks=pytest.mark.pg),
@@ -147,7 +147,12 @@ async def production_node(data_dir: Path, settings: DatabaseSettings) -> AsyncIt
     handler is logged, not re-raised as the test fixture `start_node` does."""
     modules: dict[str, object] = {name: {} for name in DEFAULT_MODULES}
     modules["mod_offline"] = {"max_user_offline_messages": 100_000}
-    data = node_config(data_dir, outgoing_pools=outgoing_pools(settings), modules=modules)
+    data = node_config(
+        data_dir,
+        outgoing_pools=outgoing_pools(settings),
+        modules=modules,
+        internal_databases=loopback_cluster(),
+    )
     node = Node(config_from_dict(data, MODULES, DEFAULT_MODULES))
     await node.start()
     try:

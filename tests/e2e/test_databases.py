@@ -70,6 +70,12 @@ def connection_table(settings: DatabaseSettings) -> dict[str, Any]:
     return table
 
 
+def loopback_cluster() -> dict[str, Any]:
+    """`internal_databases` keeping the node's cluster listener on loopback (the default
+    binds 0.0.0.0:4370)."""
+    return {"cets": {"ip_address": "127.0.0.1", "port": free_port()}}
+
+
 def outgoing_pools(settings: DatabaseSettings, create_schema: bool | None = None) -> dict[str, Any]:
     """The `outgoing_pools` config value (for `start_node(outgoing_pools=...)`)."""
     pool: dict[str, Any] = {"workers": settings.workers, "connection": connection_table(settings)}
@@ -176,6 +182,10 @@ port = {self.admin}
 ip_address = "127.0.0.1"
 [[listen.http.handlers.mongoose_graphql_handler]]
 schema_endpoint = "admin"
+
+[internal_databases.cets]
+ip_address = "127.0.0.1"
+port = {free_port()}
 
 {pool}"""
         )
@@ -419,6 +429,7 @@ async def test_quotes_emoji_and_64_kib_texts_round_trip_through_xmpp_and_a_resta
     config = {
         "outgoing_pools": outgoing_pools(db_target, create_schema=True),
         "general": {"max_stanza_size": STANZA_LIMIT},
+        "internal_databases": loopback_cluster(),
     }
     node = await start_node(users=(), **config)
     admin_port = node.http_listeners[0].config.port
@@ -609,6 +620,7 @@ async def test_simultaneous_first_messages_to_offline_users_are_all_stored_and_d
     node = await start_node(
         users=(*senders, *recipients),
         outgoing_pools=outgoing_pools(db_target.replace(workers=10), create_schema=True),
+        internal_databases=loopback_cluster(),
     )
     port = node.c2s_port(0)
     clients = await asyncio.gather(*(raw_login(port, s, "secret") for s in senders))
