@@ -16,7 +16,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/meerkat
 
-test: $(STAMP)
+# The JS client tests (tests/js, @xmpp/client under Node) need their pinned dependencies.
+JS_STAMP := tests/js/node_modules/.package-lock.json
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund
+
+test: $(STAMP) $(JS_STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

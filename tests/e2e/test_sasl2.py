@@ -4,10 +4,15 @@ tokens with and without channel binding, and the error paths."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import itertools
+import json
+import os
 import secrets
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -241,3 +246,53 @@ async def test_fast_is_not_offered_without_tls(node: Node) -> None:
     features = await client.open_stream()
     assert features.find("authentication", ns.SASL2) is None  # STARTTLS required first
     await client.close()
+
+
+# -- an independent client: @xmpp/client under Node ---------------------------------------------
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
+
+
+def js_client_or_skip() -> str:
+    node = shutil.which("node")
+    if node is None or not (JS_DIR / "node_modules" / "@xmpp" / "client").is_dir():
+        message = "@xmpp/client is not installed: run `npm ci` in tests/js (`make test` does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return node
+
+
+async def test_xmpp_js_uses_sasl2_bind2_sm_and_fast_and_resumes_after_its_socket_dies(
+    node: Node,
+) -> None:
+    """tests/js/sasl2_fast_sm.mjs: password login with Bind 2 + SM + a FAST token request; the
+    socket is destroyed mid-conversation; the reconnect authenticates with the token and resumes
+    inline; then a new client instance logs in with the token alone."""
+    executable = js_client_or_skip()
+    env = {**os.environ, "NODE_TLS_REJECT_UNAUTHORIZED": "0"}  # the node's self-signed cert
+    proc = await asyncio.create_subprocess_exec(
+        executable,
+        str(JS_DIR / "sasl2_fast_sm.mjs"),
+        str(node.c2s_port(1)),
+        "localhost",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=JS_DIR,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    assert report["errors"] == [], report["errors"]
+    logins = {(r["who"], r["mechanism"]): r for r in report["logins"]}
+    first = logins[("alice", "SCRAM-SHA-1")]
+    assert first["bind"] and first["request_token"] and first["token"] and first["sm_enabled"]
+    assert first["outcome"] == "success" and first["jid"] == report["alice_jid"]
+    fast = logins[("alice", "HT-SHA-256-NONE")]
+    assert fast["fast"] and fast["resume"] and fast["resumed"] and fast["outcome"] == "success"
+    assert report["resumed"] == 1
+    assert report["alice_received"] == [f"b{i}" for i in range(10)]  # each once, in order
+    assert report["bob_received"] == ["back"]
+    again = logins[("again", "HT-SHA-256-NONE")]
+    assert again["outcome"] == "success" and not again["resumed"]
+    assert report["again_jid"] == report["alice_jid"]  # same device, same resource
