@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import Callable, Coroutine, Mapping
@@ -52,6 +53,26 @@ _HASH_NAMES = {
     "sha384": "SHA-384",
     "sha512": "SHA-512",
 }
+
+
+GC_THRESHOLD = (20_000, 20, 20)
+"""Garbage collector generation thresholds of a server process (CPython's: 700, 10, 10)."""
+
+
+def tune_gc() -> None:
+    """Process-wide, so only `Node.run` (the process's node) calls it.
+
+    Everything allocated while starting (modules, config, schemas, the code's own objects)
+    lives as long as the process: `gc.freeze` moves it out of the collector's way. Each
+    stanza in flight is a handful of container objects (an element, its attributes, an Acc;
+    more when it crosses the cluster), so with CPython's default of a young collection
+    every 700 net allocations a busy node spends a large share of its time collecting
+    objects that are about to be freed by reference counting anyway (measured: ~20% of a
+    node's CPU when forwarding stanzas between nodes). Reference cycles are still
+    collected, just less often.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 class Node:
@@ -309,6 +330,7 @@ class Node:
         import signal
 
         await self.start()
+        tune_gc()
         if on_started is not None:
             on_started(self)
         loop = asyncio.get_running_loop()

@@ -35,36 +35,46 @@ def encode_element(el: Element) -> list[Any]:
 
 
 def decode_element(data: Any, depth: int = 0) -> Element:
-    """The inverse of `encode_element`; ValueError on anything else."""
-    if depth > MAX_DEPTH:
-        raise ValueError("element nested too deeply")
-    if not isinstance(data, list) or len(data) != 4:
+    """The inverse of `encode_element`; ValueError on anything else.
+
+    On the receiving hot path: exact type checks (`type(x) is str`), no generators.
+    """
+    if type(data) is not list or len(data) != 4:
         raise ValueError("element is not [name, xmlns, attrs, children]")
     name, xmlns, attrs, children = data
-    if not isinstance(name, str) or not isinstance(xmlns, str) or not isinstance(attrs, dict):
+    if (
+        type(name) is not str
+        or type(xmlns) is not str
+        or type(attrs) is not dict
+        or type(children) is not list
+    ):
         raise ValueError("bad element header")
-    if not isinstance(children, list):
-        raise ValueError("element children are not a list")
     for key, value in attrs.items():
-        if not isinstance(key, str) or not isinstance(value, str):
+        if type(key) is not str or type(value) is not str:
             raise ValueError("attribute names and values must be strings")
-    return Element(
-        name,
-        xmlns,
-        attrs,
-        [c if isinstance(c, str) else decode_element(c, depth + 1) for c in children],
-    )
+    if depth > MAX_DEPTH:
+        raise ValueError("element nested too deeply")
+    kids: list[Element | str] = []
+    for child in children:
+        kids.append(child if type(child) is str else decode_element(child, depth + 1))
+    return Element(name, xmlns, attrs, kids)
 
 
 def _jid(data: Any) -> Jid:
-    if not isinstance(data, list) or len(data) != 3 or not all(isinstance(p, str) for p in data):
+    if (
+        type(data) is not list
+        or len(data) != 3
+        or type(data[0]) is not str
+        or type(data[1]) is not str
+        or type(data[2]) is not str
+    ):
         raise ValueError("jid is not [local, domain, resource]")
     return Jid(data[0], data[1], data[2])
 
 
 def encode_routed(sid: str, acc: Acc) -> list[Any]:
     """The payload of a `route` message for session `sid`."""
-    scratch = {k: v for k, v in acc.scratch.items() if isinstance(v, _PLAIN)}
+    scratch = {k: v for k, v in acc.scratch.items() if isinstance(v, _PLAIN)} if acc.scratch else {}
     return [
         sid,
         encode_element(acc.element),
@@ -79,16 +89,16 @@ def encode_routed(sid: str, acc: Acc) -> list[Any]:
 
 def decode_routed(payload: Any) -> tuple[str, Acc]:
     """(sid, acc) from a `route` payload; ValueError when malformed."""
-    if not isinstance(payload, list) or len(payload) != 8:
+    if type(payload) is not list or len(payload) != 8:
         raise ValueError("route payload is not an 8-item list")
     sid, element, frm, to, host_type, timestamp, origin_sid, scratch = payload
-    if not isinstance(sid, str) or not isinstance(host_type, str):
+    if type(sid) is not str or type(host_type) is not str:
         raise ValueError("bad sid or host type")
-    if not isinstance(timestamp, (int, float)):
+    if type(timestamp) is not float and type(timestamp) is not int:
         raise ValueError("bad timestamp")
-    if origin_sid is not None and not isinstance(origin_sid, str):
+    if origin_sid is not None and type(origin_sid) is not str:
         raise ValueError("bad origin sid")
-    if not isinstance(scratch, dict):
+    if type(scratch) is not dict:
         raise ValueError("scratch is not a map")
     acc = Acc(
         decode_element(element),
@@ -98,5 +108,9 @@ def decode_routed(payload: Any) -> tuple[str, Acc]:
         timestamp=float(timestamp),
         origin_sid=origin_sid,
     )
-    acc.scratch.update((str(k), v) for k, v in scratch.items())
+    if scratch:
+        for key in scratch:
+            if type(key) is not str:
+                raise ValueError("scratch keys must be strings")
+        acc.scratch.update(scratch)
     return sid, acc

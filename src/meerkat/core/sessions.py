@@ -85,8 +85,9 @@ class LocalSessionTable:
                 del self._by_user[user]
 
 
-RemoteDeliver = Callable[[SessionRecord, Acc], Awaitable[bool]]
-"""Forward a stanza to a session on another node; False when it cannot be sent there."""
+RemoteDeliver = Callable[[SessionRecord, Acc], bool]
+"""Forward a stanza to a session on another node without waiting (it is queued for that
+node's link); False when it cannot be sent there. Synchronous: it is on the hot path."""
 
 
 class RemoteKick(Protocol):
@@ -256,7 +257,7 @@ class SessionManager:
         if handle is not None:
             return handle.deliver(acc)
         if record.node != self.node and self.remote_deliver is not None:
-            return await self.remote_deliver(record, acc)
+            return self.remote_deliver(record, acc)
         return False
 
     async def take_over(self, sid: str, smid: str) -> Any:
