@@ -14,7 +14,10 @@ from test_c2s_harness import BASE_MODULES, C2SHarness, Wire, start_harness
 from meerkat.modules.stream_management import (
     H_MODULO,
     HandledCountTooHigh,
+    LocalSmTable,
+    SmEntry,
     SmState,
+    StaleH,
     StaleHConfig,
     StreamManagementConfig,
     make_smid,
@@ -22,6 +25,7 @@ from meerkat.modules.stream_management import (
 )
 from meerkat.xmpp import ns
 from meerkat.xmpp.element import Element
+from meerkat.xmpp.jid import Jid
 from meerkat.xmpp.stream import XmlStream
 
 SM = f"xmlns='{ns.SM}'"
@@ -330,3 +334,22 @@ async def test_inline_enable_in_bind2_and_inline_resume_in_sasl2(harness: C2SHar
     assert success.find_text("authorization-identifier", ns.SASL2) == jid
     assert success.find("bound", ns.BIND2) is None
     assert bodies(await again.stanzas()) == ["x1", "x2"]
+
+
+async def test_stale_h_values_are_pruned_after_the_geriatric_age() -> None:
+    table = LocalSmTable()
+    owner = Jid("alice", "localhost")
+    await table.put_stale_h("old", StaleH(3, owner, at=1000.0))
+    await table.put_stale_h("new", StaleH(4, owner, at=5000.0))
+    assert await table.prune_stale_h(older_than=2000.0) == 1
+    assert table.stale_h("old") is None
+    assert table.stale_h("new") == StaleH(4, owner, at=5000.0)
+
+
+async def test_a_dead_nodes_ids_can_be_dropped() -> None:
+    table = LocalSmTable()
+    owner = Jid("alice", "localhost", "res")
+    await table.register(SmEntry("a", "1@n1", owner, "n1"))
+    await table.register(SmEntry("b", "2@n2", owner, "n2"))
+    await table.remove_node("n1")
+    assert table.lookup("a") is None and table.lookup("b") is not None

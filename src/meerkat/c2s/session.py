@@ -19,6 +19,9 @@ Stream management (XEP-0198) needs two things only the session can do, both driv
   the session manager's handle in the same synchronous step, so no stanza routed meanwhile can
   overtake or miss them. The sid, and so the router's view, stays the same.
 
+This file is longer than our usual 400 lines on purpose: every state transition of the
+machine is here (STYLE §2); authentication's steps live in `auth.py`.
+
 The hard parts: every exit path (client close, socket error, stream error, kick, shutdown,
 resumption timeout) goes through `_terminate`, which unregisters the session, runs the
 disconnect hooks, lets modules re-route what the client never acknowledged
@@ -397,8 +400,10 @@ class C2SSession:
     async def take_over(self, old: C2SSession) -> bool:
         """Become `old` (same sid, state, queued stanzas) on this connection; False when `old`
         ended first. Runs in this session's task while it negotiates."""
-        if old is self or old.fsm is State.CLOSED or old._record is None:
+        if old is self or old.fsm is State.CLOSED or old._jid is None or old._record is None:
             return False
+        if self.authenticated is None or old._jid.bare != self.authenticated.bare:
+            return False  # only the owner may resume a session
         ip, port = self.transport.peer
         info = dict(old._record.info)
         info.update(ip=ip, port=port, connection="c2s_tls" if self.transport.secure else "c2s")
