@@ -18,7 +18,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from cluster_xmpp.procs import MeerkatProcess, Processes  # noqa: E402
 from e2e.rawxmpp import RawClient  # noqa: E402
-
 from meerkat.db import Database, DatabaseSettings  # noqa: E402
 
 __all__ = ["MeerkatProcess", "Processes", "RawClient", "fast_nodes", "register", "shared_sqlite"]
@@ -43,7 +42,6 @@ def fast_nodes(group: Processes, *names: str, **kw: Any) -> list[MeerkatProcess]
         text = text.replace(
             "\n[[listen.http]]", "\n[auth.password]\nscram_iterations = 4096\n\n[[listen.http]]", 1
         )
-        text = text.replace('loglevel = "info"', 'loglevel = "info"')
         path.write_text(text)
         nodes.append(node)
     return nodes
@@ -52,7 +50,8 @@ def fast_nodes(group: Processes, *names: str, **kw: Any) -> list[MeerkatProcess]
 async def register(node: MeerkatProcess, users: list[str]) -> None:
     for i in range(0, len(users), 50):
         fields = " ".join(
-            f'u{j}: registerUser(username: "{u}", domain: "localhost", password: "secret") {{ jid }}'
+            f'u{j}: registerUser(username: "{u}", domain: "localhost", '
+            f'password: "secret") {{ jid }}'
             for j, u in enumerate(users[i : i + 50])
         )
         await node.graphql(f"mutation {{ account {{ {fields} }} }}")

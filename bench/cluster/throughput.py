@@ -31,7 +31,7 @@ from pathlib import Path
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Processes, RawClient, fast_nodes, login, register, shared_sqlite, start_all  # noqa: E402
+from common import Processes, RawClient, fast_nodes, login, register, shared_sqlite, start_all
 
 BODY = "x" * 64
 
