@@ -6,8 +6,9 @@
 Each statement a driver adapter sends (BEGIN and COMMIT included) adds one to a counter keyed
 by its SQL text; one statement is one round trip to the server (asyncpg caches prepared
 statements per connection, so only a connection's first use of a query costs a second one).
-On SIGUSR1 and at exit the counters are written to COUNTS_JSON (atomically: the reader
-deletes the file, signals, and waits for it to reappear).
+The time each statement took (as the node waited for it) is summed per key as well, under
+"time:<key>" in seconds. On SIGUSR1 and at exit the counters are written to COUNTS_JSON
+(atomically: the reader deletes the file, signals, and waits for it to reappear).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import json
 import os
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 COUNTS: Counter[str] = Counter()
+TIMES: Counter[str] = Counter()
 
 
 def _key(sql: str) -> str:
@@ -32,8 +35,13 @@ def _key(sql: str) -> str:
 def _counted(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def wrapper(self: object, sql: str, *args: Any, **kwargs: Any) -> Any:
-        COUNTS[_key(sql)] += 1
-        return await method(self, sql, *args, **kwargs)
+        key = _key(sql)
+        COUNTS[key] += 1
+        started = time.perf_counter()
+        try:
+            return await method(self, sql, *args, **kwargs)
+        finally:
+            TIMES["time:" + key] += time.perf_counter() - started
 
     return wrapper
 
@@ -56,7 +64,7 @@ def install() -> None:
 
 def dump(path: Path) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(COUNTS)))
+    tmp.write_text(json.dumps({**COUNTS, **TIMES}))
     os.replace(tmp, path)
 
 

@@ -7,9 +7,9 @@ with the database statements each operation costs.
 
 For each driver: a throwaway database (`meerkat_bench_<random>` schema/database on the test
 servers, see targets.py) with users provisioned in bulk; a `meerkat` process (countingnode.py:
-every statement counted by SQL text) pinned to CPU 1 when there are two or more; then
+every statement counted by SQL text and timed), pinned to CPU 1 with --pin; then
 
-* login: bench/xmppload.py (the team's load generator, pinned to CPU 0) runs N full logins
+* login: bench/xmppload.py (the team's load generator; CPU 0 with --pin) runs N full logins
   (STARTTLS, SCRAM-SHA-256, bind, initial presence, close) with C in progress, after an
   unmeasured warm-up pass;
 * offline: offline.py stores M messages for offline users and delivers them on login.
@@ -54,8 +54,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+PIN = False  # --pin: server on CPU 1, generator on CPU 0 (for a quiet machine)
+
+
 def pinned(cpu: str) -> list[str]:
-    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+    if PIN and (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
         return ["taskset", "-c", cpu]
     return []
 
@@ -151,8 +154,18 @@ def cpu_seconds(pid: int) -> float:
 
 def per_op(before: Counter[str], after: Counter[str], ops: int) -> dict[str, float]:
     """Statements per operation, by SQL text, largest first."""
-    diff = after - before
+    diff = Counter({k: v for k, v in (after - before).items() if not k.startswith("time:")})
     return {sql: round(n / ops, 3) for sql, n in diff.most_common()}
+
+
+def mean_ms(before: Counter[str], after: Counter[str]) -> dict[str, float]:
+    """Mean time the node waited for each statement, in ms, by SQL text."""
+    out = {}
+    for key, n in (after - before).items():
+        if not key.startswith("time:") and n:
+            seconds = after["time:" + key] - before["time:" + key]
+            out[key] = round(seconds * 1000 / n, 2)
+    return out
 
 
 async def xmppload(
@@ -204,6 +217,7 @@ async def bench_driver(driver: str, args: argparse.Namespace, workdir: Path) -> 
                 "login_p99_ms": login.get("login_p99_ms"),
                 "server_ms_per_login": login.get("server_ms_per_login"),
                 "statements_per_login": per_op(before, after, max(ok, 1)),
+                "statement_ms_during_logins": mean_ms(before, after),
             }
             marks: dict[str, Counter[str]] = {}
             cpu: dict[str, float] = {}
@@ -234,6 +248,7 @@ async def bench_driver(driver: str, args: argparse.Namespace, workdir: Path) -> 
             result["statements_per_delivered_message"] = per_op(
                 marks["deliver"], marks["end"], off["messages"]
             )
+            result["statement_ms_during_store"] = mean_ms(marks["store"], marks["deliver"])
             return result
         finally:
             node.stop()
@@ -258,11 +273,17 @@ def summary(results: list[dict[str, Any]]) -> str:
         )
     text = "\n".join(rows)
     for r in results:
-        text += f"\n\n{r['driver']}: statements per login\n"
-        text += "\n".join(f"  {n:7.3f}  {sql}" for sql, n in r["statements_per_login"].items())
-        text += f"\n{r['driver']}: statements per stored message\n"
+        ms = r["statement_ms_during_logins"]
+        text += f"\n\n{r['driver']}: statements per login (mean ms each)\n"
         text += "\n".join(
-            f"  {n:7.3f}  {sql}" for sql, n in r["statements_per_stored_message"].items()
+            f"  {n:7.3f}  ({ms.get(sql, 0):6.2f} ms)  {sql}"
+            for sql, n in r["statements_per_login"].items()
+        )
+        ms = r["statement_ms_during_store"]
+        text += f"\n{r['driver']}: statements per stored message (mean ms each)\n"
+        text += "\n".join(
+            f"  {n:7.3f}  ({ms.get(sql, 0):6.2f} ms)  {sql}"
+            for sql, n in r["statements_per_stored_message"].items()
         )
         text += f"\n{r['driver']}: statements per delivered message\n"
         text += "\n".join(
@@ -280,7 +301,10 @@ async def main() -> int:
     p.add_argument("--senders", type=int, default=50)
     p.add_argument("--recipients", type=int, default=50)
     p.add_argument("--quick", action="store_true", help="500 logins, 500 messages")
+    p.add_argument("--pin", action="store_true", help="pin server to CPU 1, generator to CPU 0")
     args = p.parse_args()
+    global PIN
+    PIN = args.pin
     if args.quick:
         args.logins, args.messages = 500, 500
     results = []

@@ -22,7 +22,7 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,10 @@ def connection_table(settings: DatabaseSettings) -> dict[str, Any]:
     table["connect_timeout"] = int(settings.connect_timeout * 1000)
     if settings.schema:
         table["schema"] = settings.schema
+    if settings.tls:
+        table["tls"] = {"required": True}
+        if settings.cafile:
+            table["tls"]["cacertfile"] = settings.cafile
     return table
 
 
@@ -91,7 +95,12 @@ def pool_toml(settings: DatabaseSettings, create_schema: bool | None = None) -> 
     if "create_schema" in pool:
         lines.append(f"  create_schema = {json.dumps(pool['create_schema'])}")
     lines.append("  [outgoing_pools.rdbms.default.connection]")
-    lines += [f"    {key} = {json.dumps(value)}" for key, value in pool["connection"].items()]
+    connection = dict(pool["connection"])
+    tls = connection.pop("tls", None)
+    lines += [f"    {key} = {json.dumps(value)}" for key, value in connection.items()]
+    if tls:
+        lines.append("    [outgoing_pools.rdbms.default.connection.tls]")
+        lines += [f"      {key} = {json.dumps(value)}" for key, value in tls.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -568,6 +577,14 @@ async def test_meerkat_refuses_to_start_when_the_credentials_are_wrong(
     assert "rejected the credentials of user 'meerkat_no_such_user'" in text, text
 
 
+async def test_meerkat_refuses_to_start_when_the_database_ca_file_is_missing(
+    server_db: DatabaseSettings, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "no-such-ca.pem")
+    text = await refused_start(tmp_path, server_db.replace(tls=True, cafile=missing))
+    assert f"cannot load the database CA file '{missing}'" in text, text
+
+
 async def test_meerkat_refuses_to_start_when_the_database_does_not_exist(
     server_db: DatabaseSettings, tmp_path: Path
 ) -> None:
@@ -642,3 +659,51 @@ async def test_simultaneous_first_messages_to_offline_users_are_all_stored_and_d
         got = sorted([(await client.expect("message")).find_text("body") or "" for _ in senders])
         assert got == sorted(str(n) for n in range(len(senders))), rcpt
         await client.close()
+
+
+# -- 5. what a login costs ------------------------------------------------------------------------
+@contextlib.contextmanager
+def counting_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every statement any driver adapter sends (one round trip each), in order."""
+    from meerkat.db.drivers.mysql import MysqlConnection
+    from meerkat.db.drivers.pgsql import PgConnection
+    from meerkat.db.drivers.sqlite import SqliteConnection
+
+    sent: list[str] = []
+
+    def counted(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(self: object, sql: str, *args: Any, **kwargs: Any) -> Any:
+            sent.append(" ".join(sql.split()))
+            return await method(self, sql, *args, **kwargs)
+
+        return wrapper
+
+    # insert_id, script, begin/commit/rollback all end in these leaf methods.
+    for cls, names in (
+        (PgConnection, ("execute", "fetchall")),
+        (SqliteConnection, ("execute", "fetchall", "script")),
+        (MysqlConnection, ("_run",)),
+    ):
+        for name in names:
+            monkeypatch.setattr(cls, name, counted(getattr(cls, name)))
+    yield sent
+
+
+async def test_a_scram_login_and_bind_cost_one_database_round_trip(
+    db_target: DatabaseSettings, start_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = await start_node(
+        users=("alice",),
+        outgoing_pools=outgoing_pools(db_target, create_schema=True),
+        internal_databases=loopback_cluster(),
+    )
+    with counting_statements(monkeypatch) as sent:
+        client = await RawClient.connect(node.c2s_port(0))
+        await client.open_stream()
+        await client.starttls()
+        assert (await client.scram("alice", "secret", "SCRAM-SHA-256")).name == "success"
+        await client.open_stream()
+        await client.bind("r")
+        login = list(sent)
+    await client.close()
+    assert len(login) == 1 and login[0].startswith("SELECT password, pass_details FROM users")

@@ -6,6 +6,7 @@ import ssl
 from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
+from meerkat.db.errors import DatabaseError
 from meerkat.db.settings import DatabaseSettings
 
 Params = Sequence[object]
@@ -54,10 +55,17 @@ class Connection(Protocol):
 
 
 def tls_context(settings: DatabaseSettings) -> ssl.SSLContext | None:
-    """The client TLS context for `settings`, or None when TLS is off."""
+    """The client TLS context for `settings`, or None when TLS is off.
+
+    An unreadable CA file is a configuration error (`DatabaseError`), not an unreachable
+    server: the drivers would otherwise report it as "cannot reach".
+    """
     if not settings.tls:
         return None
-    return ssl.create_default_context(cafile=settings.cafile)
+    try:
+        return ssl.create_default_context(cafile=settings.cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise DatabaseError(f"cannot load the database CA file {settings.cafile!r}: {exc}") from exc
 
 
 def split_script(sql: str) -> list[str]:
