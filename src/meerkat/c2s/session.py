@@ -106,7 +106,6 @@ class Handover:
     jid: Jid
     presence: Element | None
     mod_state: dict[str, dict[str, Any]]
-    started: float
 
 
 @dataclass(slots=True)
@@ -438,8 +437,7 @@ class C2SSession:
                 item.reply.set_result(None)
         self._routed = 0
         await self.node.sessions.open(request.record, new)
-        started = float(self._record.info.get("started", 0.0))
-        request.reply.set_result(Handover(self._jid, self._presence, self._mod_state, started))
+        request.reply.set_result(Handover(self._jid, self._presence, self._mod_state))
         self._record = None
 
     # -- stream open and features -------------------------------------------------------------

@@ -67,10 +67,14 @@ _STANZAS = frozenset({"message", "presence", "iq"})
 
 @dataclass(frozen=True)
 class StaleHConfig:
-    """`[modules.mod_stream_management.stale_h]`."""
+    """`[modules.mod_stream_management.stale_h]`.
+
+    Enabled by default (MongooseIM: disabled): a client that comes back late learns which of its
+    stanzas arrived, at the cost of one small entry per ended session for `geriatric` seconds.
+    """
 
     enabled: bool = field(
-        default=False, metadata=doc("Remember the h of unresumed sessions for late clients.")
+        default=True, metadata=doc("Remember the h of unresumed sessions for late clients.")
     )
     repeat_after: int = field(default=1800, metadata=doc("Seconds between pruning runs."))
     geriatric: int = field(default=3600, metadata=doc("Seconds a stale h is kept."))
