@@ -353,3 +353,17 @@ async def test_a_dead_nodes_ids_can_be_dropped() -> None:
     await table.register(SmEntry("b", "2@n2", owner, "n2"))
     await table.remove_node("n1")
     assert table.lookup("a") is None and table.lookup("b") is not None
+
+
+async def test_a_failed_inline_resumption_falls_back_to_the_inline_bind(
+    harness: C2SHarness,
+) -> None:
+    wire = harness.connect()
+    previd = make_smid("node1", bytes(18))
+    inline = f"<resume {SM} previd='{previd}' h='0'/><bind xmlns='{ns.BIND2}'><enable {SM}/></bind>"
+    success = await wire.authenticate("alice", inline)
+    failed = success.find("failed", ns.SM)
+    assert failed is not None and failed.find("item-not-found", ns.STANZAS_ERRORS) is not None
+    bound = success.find("bound", ns.BIND2)
+    assert bound is not None and bound.find("enabled", ns.SM) is not None
+    assert "/" in (success.find_text("authorization-identifier", ns.SASL2) or "")
