@@ -367,3 +367,14 @@ async def test_a_failed_inline_resumption_falls_back_to_the_inline_bind(
     bound = success.find("bound", ns.BIND2)
     assert bound is not None and bound.find("enabled", ns.SM) is not None
     assert "/" in (success.find_text("authorization-identifier", ns.SASL2) or "")
+
+
+async def test_answers_to_pipelined_stanzas_before_enable_are_not_counted(
+    harness: C2SHarness,
+) -> None:
+    alice = await online(harness, "alice")
+    alice.send(f"<message to='a@b@c' id='bad'><body>x</body></message><enable {SM}/>")
+    names = [e.name for e in await alice.elements()]
+    assert names == ["message", "enabled"]  # the error, then <enabled/>, in that order
+    sm = alice.session.state("mod_stream_management")["sm"]
+    assert sm.sent == 0 and not sm.unacked

@@ -386,6 +386,9 @@ class C2SSession:
         for event in self._parser.feed(data):
             if isinstance(event, Element):
                 await self._on_element(event)
+                # Answers go out before the next element is looked at: stream management's
+                # counters must see them in the order the client does.
+                await self._flush_requests()
             elif isinstance(event, StreamOpened):
                 await self._on_stream_open(event)
             else:
