@@ -10,14 +10,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from kernel_harness import HOST, Client, assert_xml
+from kernel_harness import HOST, assert_xml
 from test_mod_carbons import CARBONS, C2SClient, C2SServer, enabled, forget, online, started
 
-from meerkat.core import STOP
 from meerkat.core.hooks import BIND2_STREAM_FEATURES, C2S_STREAM_FEATURES, XMPP_PRESEND_ELEMENT
-from meerkat.modules.csi import CsiConfig, CsiModule, hold_kind
+from meerkat.modules.csi import CsiConfig, hold_kind
 from meerkat.xmpp.element import Element
-from meerkat.xmpp.jid import Jid
 from meerkat.xmpp.stream import parse_element
 
 CSI = 'xmlns="urn:xmpp:csi:0"'
@@ -239,33 +237,6 @@ async def test_held_stanzas_pass_the_rest_of_the_pre_send_chain_exactly_once_in_
         flat(chat("bob@localhost/b", "now")),
     ]
 
-
-async def test_a_session_without_send_element_gets_the_pre_send_chain_run_for_it(
-    server: C2SServer,
-) -> None:
-    """COMPAT: a ClientSession that only has `send` (the plain harness client)."""
-    counted: list[str] = []
-
-    async def stream_management(el: Element, params: dict[str, Any]) -> object:
-        counted.append(el.name)
-        return STOP if el.name == "iq" else None
-
-    server.hooks.add(XMPP_PRESEND_ELEMENT, None, stream_management, 50, owner="sm")
-    module = server.ctx.module("mod_csi")
-    assert isinstance(module, CsiModule)
-    plain = Client(server, Jid("alice", "localhost", "plain"))
-    params = {"session": plain}
-    await module.on_user_send_xmlel(parse_element(f"<inactive {CSI}/>"), params)
-    for xml in (presence("bob@localhost/b"), chat_state("bob@localhost/b")):
-        assert await module.on_presend(parse_element(xml), params) is STOP
-    assert len(module.held(plain)) == 2
-    await module.on_user_send_xmlel(parse_element(f"<active {CSI}/>"), params)
-    assert [e.name for e in plain.take()] == ["presence", "message"]
-    assert counted == ["presence", "message"]
-    assert module.held(plain) == []
-
-
-# -- Bind 2 ----------------------------------------------------------------------------------------
 async def test_bind2_advertises_csi_and_can_start_the_session_inactive(server: C2SServer) -> None:
     alice = await server.connect("alice", "phone")
     assert isinstance(alice, C2SClient)

@@ -56,6 +56,10 @@ class ClientSession(Protocol):
         """Write an element to this client (after the current hook chain)."""
         ...
 
+    async def send_element(self, element: Element) -> None:
+        """Write an element now, through the pre-send chain (stream management counts it)."""
+        ...
+
     def close(self, condition: str, text: str | None = None) -> None:
         """Close the stream with a stream error."""
         ...

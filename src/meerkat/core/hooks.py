@@ -58,9 +58,10 @@ C2S_STREAM_FEATURES = Hook(
 )
 USER_SEND_XMLEL = Hook(
     "user_send_xmlel",
-    "A top-level element from an established client that is not a stanza (stream management "
-    "<r/> <a/> <enable/>, CSI <active/> <inactive/>). acc: the Element. STOP: handled; when no "
-    "handler stops, the session closes with unsupported-stanza-type. params: session.",
+    "A top-level element from an authenticated client that is not a stanza (stream management "
+    "<r/> <a/> <enable/>, and <resume/> before binding; CSI <active/> <inactive/>). acc: the "
+    "Element. STOP: handled; when no handler stops, the session closes with "
+    "unsupported-stanza-type. params: session.",
 )
 SASL2_STREAM_FEATURES = Hook(
     "sasl2_stream_features",

@@ -19,12 +19,8 @@ def user_key(jid: Jid) -> UserKey:
 
 
 def session_state(session: ClientSession, module: str) -> dict[str, Any]:
-    """The module's per-session state dict.
-
-    COMPAT: `ClientSession` declares ``state(module)``; the c2s session names it ``state_of``.
-    """
-    getter = getattr(session, "state_of", None) or session.state
-    state: dict[str, Any] = getter(module)
+    """The module's per-session state dict."""
+    state: dict[str, Any] = session.state(module)
     return state
 
 

@@ -13,7 +13,10 @@ XMPP_PRESEND_ELEMENT holds what can wait:
 Anything else that is a stanza is urgent: the held stanzas are written first, in the order
 they were held, then the urgent one. When one more stanza would exceed ``buffer_max`` the held
 ones are written and that one goes straight out too; ``<active/>`` writes everything held.
-Non-stanza elements (stream management ``<r/>``/``<a/>``) pass untouched.
+Non-stanza elements (stream management ``<r/>``/``<a/>``) pass untouched. What is held when
+a session ends for good is dropped on purpose: presence to a gone session and bare chat states
+are not worth storing (mod_offline would not store them either); on XEP-0198 resumption the
+held stanzas move with the session's module state.
 
 The hard part is the interplay with stream management, which counts (and keeps for
 resending) stanzas in the same XMPP_PRESEND_ELEMENT chain. A held stanza must be counted when
@@ -156,14 +159,7 @@ class CsiModule(Module):
     async def _write(self, session: ClientSession, el: Element) -> None:
         # The c2s writes routed stanzas with `send_element`, which runs XMPP_PRESEND_ELEMENT
         # (stream management counts there) and then writes; `send` writes without the chain.
-        send_element = getattr(session, "send_element", None)
-        if send_element is not None:
-            await send_element(el)
-            return
-        if not await self.ctx.run_hook(
-            XMPP_PRESEND_ELEMENT, session.host_type, el, session=session
-        ):
-            session.send(el)
+        await session.send_element(el)
 
     def held(self, session: ClientSession) -> list[Element]:
         """The stanzas held for a session, in the order they will be written."""

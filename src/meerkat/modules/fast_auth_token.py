@@ -31,7 +31,6 @@ from ..core.hooks import (
 )
 from ..core.modules import HookSpec, Module
 from ..stores.fast_tokens import FastTokenStore, MemoryFastTokenStore
-from ..stores.fast_tokens_sql import SqlFastTokenStore
 from ..xmpp.element import Element
 from ..xmpp.jid import Jid
 from ..xmpp.sasl.ht import offered_ht_mechanisms
@@ -97,14 +96,10 @@ class FastAuthTokenModule(Module):
         )
 
     def _store(self) -> FastTokenStore:
-        store: FastTokenStore | None = getattr(self.ctx.stores, "fast_tokens", None)
-        if store is not None:
-            return store
         if self.config.backend == "memory":
             return MemoryFastTokenStore()
-        # COMPAT: until `Stores` carries `fast_tokens`, share the users store's pool.
-        db = getattr(self.ctx.stores.users, "_db", None)
-        return SqlFastTokenStore(db) if db is not None else MemoryFastTokenStore()
+        store: FastTokenStore = self.ctx.stores.fast_tokens
+        return store
 
     def hooks(self) -> Iterable[HookSpec]:
         return (

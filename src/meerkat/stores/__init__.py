@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meerkat.db import Database
+from meerkat.stores.fast_tokens import FastTokenStore, MemoryFastTokenStore
+from meerkat.stores.fast_tokens_sql import SqlFastTokenStore
 from meerkat.stores.last import LastStore, MemoryLastStore
 from meerkat.stores.last_sql import SqlLastStore
 from meerkat.stores.offline import MemoryOfflineStore, OfflineMessage, OfflineStore
@@ -36,6 +38,7 @@ class Stores:
     last: LastStore
     vcard: VcardStore
     private: PrivateStore
+    fast_tokens: FastTokenStore
 
     async def remove_user(self, server: str, username: str) -> None:
         """Delete everything stored about an account, the account last."""
@@ -54,6 +57,7 @@ def memory_stores() -> Stores:
         MemoryLastStore(),
         MemoryVcardStore(),
         MemoryPrivateStore(),
+        MemoryFastTokenStore(),
     )
 
 
@@ -66,12 +70,15 @@ def sql_stores(db: Database) -> Stores:
         SqlLastStore(db),
         SqlVcardStore(db),
         SqlPrivateStore(db),
+        SqlFastTokenStore(db),
     )
 
 
 __all__ = [
     "Ask",
+    "FastTokenStore",
     "LastStore",
+    "MemoryFastTokenStore",
     "MemoryLastStore",
     "MemoryOfflineStore",
     "MemoryPrivateStore",
@@ -83,6 +90,7 @@ __all__ = [
     "PrivateStore",
     "RosterItem",
     "RosterStore",
+    "SqlFastTokenStore",
     "SqlLastStore",
     "SqlOfflineStore",
     "SqlPrivateStore",
