@@ -428,8 +428,4 @@ async def test_a_message_that_cannot_be_stored_gets_an_error_and_never_arrives(
         for client in (alice, carol):
             await client.close()
     condition = error_condition(reply)
-    if condition == "service-unavailable":
-        # KNOWN: mod_offline's storage failure reaches the router as "not handled", which
-        # bounces service-unavailable ("no such recipient / no offline storage"): misleading.
-        pytest.xfail("mod_offline should bounce internal-server-error on a storage failure")
     assert condition in RETRYABLE, condition

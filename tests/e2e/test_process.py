@@ -43,6 +43,10 @@ port = {self.tls}
 ip_address = "127.0.0.1"
 tls.mode = "tls"
 
+[internal_databases.cets]
+ip_address = "127.0.0.1"
+port = {free_port()}
+
 [[listen.http]]
 port = {self.admin}
 ip_address = "127.0.0.1"

@@ -213,10 +213,12 @@ class Authenticator:
                 s.write(stanzas.sasl_data("success", outcome.data))
                 s.restart_stream()
             return
-        delay = throttle.delay(address, s.node.clock.monotonic())
-        throttle.failed(address, s.node.clock.monotonic())
-        if delay:
-            await asyncio.sleep(delay)
+        if outcome.condition != "temporary-auth-failure":
+            # Our own outage is no reason to slow down (everyone behind) that address.
+            delay = throttle.delay(address, s.node.clock.monotonic())
+            throttle.failed(address, s.node.clock.monotonic())
+            if delay:
+                await asyncio.sleep(delay)
         self._failures += 1
         request, self._request = self._request, None
         if request is not None:

@@ -23,6 +23,7 @@ from ..core.acc import Acc
 from ..core.client import ClientSession
 from ..core.hooks import OFFLINE_MESSAGE, REMOVE_USER, RESEND_OFFLINE_MESSAGES, STOP
 from ..core.modules import HookSpec, Module
+from ..db.errors import DatabaseError
 from ..stores.offline import OfflineMessage, OfflineStore
 from ..xmpp import ns
 from ..xmpp.errors import StanzaError, StreamError
@@ -79,7 +80,15 @@ class OfflineModule(Module):
             timestamp=int(acc.timestamp * 1_000_000), from_jid=str(acc.from_jid), packet=str(el)
         )
         limit = self.config.max_user_offline_messages
-        stored = await self.store.store(user_key(acc.to_jid.bare), [msg], limit)
+        try:
+            stored = await self.store.store(user_key(acc.to_jid.bare), [msg], limit)
+        except DatabaseError as exc:
+            # The recipient exists; only the storage failed: tell the sender so, retryably.
+            log.warning("offline_store_failed to=%s error=%s", acc.to_jid.bare, exc)
+            await self.ctx.router.bounce(
+                acc, StanzaError("internal-server-error", text="offline storage unavailable")
+            )
+            return STOP
         if not stored:
             await self.ctx.router.bounce(
                 acc, StanzaError("resource-constraint", text="offline message queue is full")
