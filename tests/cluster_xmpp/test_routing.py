@@ -6,8 +6,10 @@ The same RFC 6121 rules as on one node, with the resources spread over the nodes
 from __future__ import annotations
 
 from meerkat import api
+from meerkat.core.sessions import broadcast_presence
 from meerkat.server import Node
 from meerkat.xmpp.jid import Jid
+from meerkat.xmpp.stream import parse_element
 
 from .conftest import ClientFactory, ClusterFactory
 from .helpers import (
@@ -175,3 +177,19 @@ async def test_a_message_for_a_user_whose_session_just_closed_on_its_node_goes_o
     again = await raw(n1, "bob", "again")
     again.send(presence())
     assert await body_of_next_message(again) == "kept for later"
+
+
+async def test_a_sessions_stored_presence_is_readable_on_every_node(
+    make_cluster: ClusterFactory, raw: ClientFactory
+) -> None:
+    n1, n2 = await make_cluster(2)
+    await raw(n1, "alice", "a")
+    record = n1.sessions.user_sessions(Jid("alice", "localhost"))[0]
+    away = parse_element("<presence><show>away</show><status>lunch</status></presence>")
+    await n1.sessions.set_presence(record, 5, away)
+    seen = n2.sessions.user_sessions(Jid("alice", "localhost"))[0]
+    assert seen.priority == 5
+    stored = broadcast_presence(seen)
+    assert stored is not None and stored.find_text("status") == "lunch"
+    await n1.sessions.set_presence(seen, None, None)
+    assert broadcast_presence(n2.sessions.user_sessions(Jid("alice", "localhost"))[0]) is None

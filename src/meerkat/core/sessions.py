@@ -14,10 +14,17 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from ..xmpp import ns
+from ..xmpp.element import Element
+from ..xmpp.errors import StreamError
 from ..xmpp.jid import Jid
+from ..xmpp.stream import parse_element
 from .acc import Acc
 
 log = logging.getLogger(__name__)
+
+PRESENCE_INFO = "presence"
+"""`SessionRecord.info` key of the session's broadcast presence (XML), see `set_presence`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,18 @@ class LocalResumptionTable:
         self._sids.pop(smid, None)
 
 
+def broadcast_presence(record: SessionRecord) -> Element | None:
+    """The presence stored by `SessionManager.set_presence` (a fresh copy), or None."""
+    text = record.info.get(PRESENCE_INFO)
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_element(text)
+    except StreamError:
+        log.warning("session_presence_unreadable sid=%s", record.sid)
+        return None
+
+
 def sid_order(sid: str) -> tuple[int, int, str]:
     """Sort key of session ids: opening time, then the node's counter, then the node."""
     head, _, node = sid.partition("@")
@@ -202,6 +221,23 @@ class SessionManager:
         new = replace(record, **changes)
         await self.table.put(new)
         return new
+
+    async def set_presence(
+        self, record: SessionRecord, priority: int | None, presence: Element | None
+    ) -> SessionRecord:
+        """Store a session's broadcast presence with its priority (None: unavailable).
+
+        The presence is kept in the record (``info["presence"]``, XML) so that a node
+        answering a probe for a session running elsewhere can send that session's real
+        presence (show, status ...), see `broadcast_presence`. One replicated write per
+        presence change, where `update(priority=...)` writes only when the priority changes.
+        """
+        info = dict(record.info)
+        if presence is None:
+            info.pop(PRESENCE_INFO, None)
+        else:
+            info[PRESENCE_INFO] = presence.to_string(ns.CLIENT)
+        return await self.update(record, priority=priority, info=info)
 
     async def _kick(self, record: SessionRecord, condition: str, text: str | None = None) -> None:
         handle = self._handles.pop(record.sid, None)
