@@ -40,7 +40,11 @@ class PingConfig:
         default=60.0, metadata=doc("Seconds of client silence before a ping.")
     )
     timeout_action: Literal["none", "kill"] = field(
-        default="none", metadata=doc('What to do when a ping is not answered: "none" or "kill".')
+        default="kill",
+        metadata=doc(
+            'What to do when a ping is not answered: "kill" closes the session (the server-side '
+            'idle timeout; MongooseIM\'s default is "none"), "none" only logs.'
+        ),
     )
     ping_req_timeout: float = field(
         default=32.0, metadata=doc("Seconds to wait for the answer to a ping.")

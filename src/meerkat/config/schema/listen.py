@@ -60,13 +60,6 @@ class C2SListener:
             "longer for slow mobile links.)"
         ),
     )
-    ping_idle_timeout: int = field(
-        default=300,
-        metadata=doc(
-            "Seconds without traffic from an established session after which the server "
-            "checks it with a ping (XEP-0199) and closes it if no answer comes; 0 = never."
-        ),
-    )
     proxy_protocol: bool = field(
         default=False,
         metadata=doc("Expect a HAProxy PROXY protocol header (v1 or v2) on each connection."),
@@ -84,7 +77,6 @@ class C2SListener:
             problems += check_min("max_stanza_size", self.max_stanza_size, 1024)
         problems += check_min("max_depth", self.max_depth, 2)
         problems += check_min("c2s_state_timeout", self.c2s_state_timeout, 1)
-        problems += check_min("ping_idle_timeout", self.ping_idle_timeout, 0)
         return problems
 
 
