@@ -107,6 +107,24 @@ async def bench_cleanup(workdir: Path, sessions: int) -> dict[str, object]:
             )
         watcher = await login(n1, "watcher", "w")
         clients.append(watcher)
+        unavailable = 0
+        last_unavailable = 0.0
+        killed_at: float | None = None
+
+        async def watch() -> None:  # reads all along: a client that does not read is cut off
+            nonlocal unavailable, last_unavailable
+            while True:
+                el = await watcher.expect("presence", 600)
+                frm = el.attrs.get("from", "")
+                if (
+                    killed_at is not None
+                    and el.attrs.get("type") == "unavailable"
+                    and frm[-2:] == "/r"
+                ):
+                    unavailable += 1
+                    last_unavailable = time.monotonic()
+
+        watching = asyncio.create_task(watch())
         watcher.send("<presence/>")
         sem = asyncio.Semaphore(20)
 
@@ -120,26 +138,8 @@ async def bench_cleanup(workdir: Path, sessions: int) -> dict[str, object]:
         count_query = "{ session { countSessions } }"
         while (await n1.graphql(count_query))["session"]["countSessions"] < sessions + 1:
             await asyncio.sleep(0.05)
-        try:  # drain what the watcher got so far (probe answers, available presences)
-            while True:
-                await watcher.expect("presence", 1.0)
-        except TimeoutError:
-            pass
-        unavailable = 0
-        last_unavailable = 0.0
-
-        async def watch() -> None:
-            nonlocal unavailable, last_unavailable
-            while True:
-                el = await watcher.expect("presence", 60)
-                if el.attrs.get("type") == "unavailable" and el.attrs.get("from", "").endswith(
-                    "/r"
-                ):
-                    unavailable += 1
-                    last_unavailable = time.monotonic()
-
-        watching = asyncio.create_task(watch())
-        t0 = time.monotonic()
+        await asyncio.sleep(2.0)
+        t0 = killed_at = time.monotonic()
         n3.kill()
         while (await n1.graphql(count_query))["session"]["countSessions"] > 1:
             await asyncio.sleep(0.01)
