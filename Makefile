@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench bench-compare clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# The same scenarios against Prosody and ejabberd from Debian's packages, ratios per scenario.
+bench-compare: $(STAMP)
+	command -v prosody >/dev/null && command -v ejabberdctl >/dev/null || \
+		(apt-get update -q && apt-get install -y -q prosody ejabberd)
+	$(PY) bench/run.py --targets meerkat,prosody,ejabberd
 
 clean:
 	rm -rf $(VENV) var

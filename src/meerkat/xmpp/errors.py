@@ -14,7 +14,7 @@ STREAM_CONDITIONS = frozenset(
     improper-addressing internal-server-error invalid-from invalid-namespace invalid-xml
     not-authorized not-well-formed policy-violation remote-connection-failed reset
     resource-constraint restricted-xml see-other-host system-shutdown undefined-condition
-    unsupported-encoding unsupported-feature unsupported-stanza-type unsupported-version""".split()
+    unsupported-encoding unsupported-feature unsupported-stanza-type unsupported-version""".split()  # noqa: SIM905
 )
 
 #: RFC 6120 §8.3.3: the error type that goes with each defined stanza error condition.
