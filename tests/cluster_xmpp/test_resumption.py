@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from meerkat.core.sessions import SessionHandle
+from meerkat.modules.stream_management import SmEntry, StaleH
 from meerkat.xmpp.jid import Jid
 
 from .conftest import ClientFactory, ClusterFactory
@@ -24,22 +25,29 @@ async def test_a_resumption_id_registered_on_one_node_is_taken_over_from_another
         return {"h": 7, "unacked": ["<message/>"]}
 
     n1.sessions.takeover_handler = take_over
-    await n1.sessions.resumptions.register("smid-1", sid)
-    await wait_for(lambda: n2.sessions.resumptions.lookup("smid-1") == sid, what="smid on n2")
+    jid = Jid("alice", "localhost", "phone")
+    await n1.sessions.sm_table.register(SmEntry("smid-1", sid, jid, "node1@localhost"))
+    entry = n2.sessions.sm_table.lookup("smid-1")
+    assert entry == SmEntry("smid-1", sid, jid, "node1@localhost")
     assert await n2.sessions.take_over(sid, "smid-1") == {"h": 7, "unacked": ["<message/>"]}
     assert [smid for _, smid in asked] == ["smid-1"]
     assert asked[0][0] is n1.sessions.local_handle(sid)
     assert await n2.sessions.take_over("1.1@node9@localhost", "smid-1") is None
 
 
-async def test_a_dead_nodes_resumption_ids_are_forgotten(
+async def test_a_dead_nodes_resumption_ids_are_forgotten_and_stale_h_values_kept(
     make_cluster: ClusterFactory, raw: ClientFactory
 ) -> None:
     n1, n2 = await make_cluster(2)
     await raw(n2, "bob", "b")
     sid = n2.sessions.user_sessions(Jid("bob", "localhost"))[0].sid
-    await n2.sessions.resumptions.register("smid-2", sid)
-    await wait_for(lambda: n1.sessions.resumptions.lookup("smid-2") == sid, what="smid on n1")
+    jid = Jid("bob", "localhost", "b")
+    await n2.sessions.sm_table.register(SmEntry("smid-2", sid, jid, "node2@localhost"))
+    await n2.sessions.sm_table.put_stale_h("smid-0", StaleH(3, jid.bare, 100.0))
+    assert n1.sessions.sm_table.lookup("smid-2") is not None
     assert n2.cluster is not None
     await n2.cluster.stop()
-    await wait_for(lambda: n1.sessions.resumptions.lookup("smid-2") is None, what="forgotten")
+    await wait_for(lambda: n1.sessions.sm_table.lookup("smid-2") is None, what="forgotten")
+    assert n1.sessions.sm_table.stale_h("smid-0") == StaleH(3, jid.bare, 100.0)
+    assert await n1.sessions.sm_table.prune_stale_h(200.0) == 1
+    assert n1.sessions.sm_table.stale_h("smid-0") is None

@@ -7,7 +7,7 @@ package gives them their XMPP meaning (DESIGN §3, §6):
 - `SessionForwarding`: stanzas and kicks for sessions on other nodes (``route``, ``kick``);
 - `NodeCleanup`: a dead node's sessions deleted and their hooks run once per segment;
 - `reconcile_cluster_id`: the cluster id in the ``cluster_id`` table and the database;
-- `ClusterResumption`: XEP-0198 resumption ids and session take-over across nodes;
+- `ClusterResumption`: the replicated XEP-0198 `SmTable` and session take-over across nodes;
 - `cluster_settings` + `XmppCluster.start`: all of it from `[internal_databases.cets]`.
 
 The server does::
@@ -22,7 +22,7 @@ from .cleanup import NodeCleanup
 from .cluster_id import reconcile_cluster_id
 from .codec import decode_element, decode_routed, encode_element, encode_routed
 from .forwarding import SessionForwarding
-from .resumption import ClusterResumption, ReplicatedResumptionTable
+from .resumption import ClusterResumption, ReplicatedSmTable
 from .service import XmppCluster
 from .session_table import ReplicatedSessionTable
 from .settings import ClusterSettings, cluster_settings
@@ -31,8 +31,8 @@ __all__ = [
     "ClusterResumption",
     "ClusterSettings",
     "NodeCleanup",
-    "ReplicatedResumptionTable",
     "ReplicatedSessionTable",
+    "ReplicatedSmTable",
     "SessionForwarding",
     "XmppCluster",
     "cluster_settings",

@@ -1,12 +1,17 @@
-"""XEP-0198 resumption on any node: resumption ids in a replicated table, take-over by call.
+"""XEP-0198 resumption on any node: a replicated `SmTable` and session take-over by call.
 
-A client whose connection to node A broke may come back through node B. The stream
-management module registers each resumable session's id (smid) in
-`SessionManager.resumptions`; clustered, that is the ``stream_management_session`` table,
-row ``(smid,) -> [sid, node]``, written by the session's node. To resume, B looks the smid
-up locally and calls `SessionManager.take_over(sid, smid)`: for a session on A, the
-``sm_takeover`` call runs A's `takeover_handler`, which stops the old session and answers
-with its state (plain data). The rows of a dead node are deleted by every survivor.
+A client whose connection to node A broke may come back through node B. Clustered, the
+stream management module's `SmTable` is `ReplicatedSmTable`, offered to it as
+`SessionManager.sm_table`, over the ``stream_management_session`` table:
+
+    ("id", smid)    -> [sid, full jid, node]     a resumable session, written by its node
+    ("stale", smid) -> [h, bare jid, at]         the h of a session that ended unresumed
+
+Reads are local, so B finds A's entry at once. To resume, B calls
+`SessionManager.take_over(sid, smid)`: for a session on A, the ``sm_takeover`` call runs
+A's `takeover_handler`, which stops the old session and answers with its state (plain
+data). Rows of a dead node's sessions are deleted by every survivor (`remove_node`); a
+stale h row has no owner to wait for, any node may write or prune it.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..cluster import Cluster, ClusterError, DownInfo, ReplicatedTable
+from ..cluster import Cluster, ClusterError, DownInfo, NodeId, ReplicatedTable
 from ..core.sessions import SessionManager, sid_node
+from ..modules.stream_management.table import SmEntry, StaleH
+from ..xmpp.jid import Jid, JidError
 
 log = logging.getLogger(__name__)
 
@@ -24,36 +31,67 @@ TAKEOVER = "sm_takeover"
 TAKEOVER_TIMEOUT = 5.0
 
 
-class ReplicatedResumptionTable:
-    """`ResumptionTable` over the replicated ``stream_management_session`` table."""
+class ReplicatedSmTable:
+    """`meerkat.modules.stream_management.SmTable` over a replicated table."""
 
-    def __init__(self, table: ReplicatedTable, node: str) -> None:
+    def __init__(self, table: ReplicatedTable) -> None:
         self.table = table
-        self.node = node
         table.on_node_down(self._on_down)
 
-    def lookup(self, smid: str) -> str | None:
-        value = self.table.get((smid,))
-        return str(value[0]) if value else None
+    def lookup(self, smid: str) -> SmEntry | None:
+        value = self.table.get(("id", smid))
+        if value is None:
+            return None
+        sid, jid, node = value
+        try:
+            return SmEntry(smid, str(sid), Jid.parse(str(jid)), str(node))
+        except JidError:
+            return None
 
-    async def register(self, smid: str, sid: str) -> None:
-        await self.table.insert((smid,), [sid, self.node])
+    async def register(self, entry: SmEntry) -> None:
+        await self.table.insert(("id", entry.smid), [entry.sid, str(entry.jid), entry.node])
 
     async def unregister(self, smid: str) -> None:
-        await self.table.delete((smid,))
+        await self.table.delete(("id", smid))
+
+    def stale_h(self, smid: str) -> StaleH | None:
+        value = self.table.get(("stale", smid))
+        if value is None:
+            return None
+        h, owner, at = value
+        try:
+            return StaleH(int(h), Jid.parse(str(owner)), float(at))
+        except JidError:
+            return None
+
+    async def put_stale_h(self, smid: str, stale: StaleH) -> None:
+        await self.table.insert(("stale", smid), [stale.h, str(stale.owner), stale.at])
+
+    async def prune_stale_h(self, older_than: float) -> int:
+        return await self.table.delete_where(
+            lambda key, value: key[0] == "stale" and value[2] < older_than
+        )
+
+    async def remove_node(self, node: str) -> None:
+        await self.table.delete_where(lambda key, value: key[0] == "id" and value[2] == node)
+
+    def __len__(self) -> int:
+        return len(self.table.match(("id",)))
 
     def _on_down(self, info: DownInfo) -> None:
         dead = info.node.name
-        self.table.delete_where(lambda _, value: value[1] == dead)
+        # Local effect at once (see ReplicatedTable.delete_where); idempotent on every node.
+        self.table.delete_where(lambda key, value: key[0] == "id" and value[2] == dead)
 
 
 class ClusterResumption:
-    """Installs the resumption table and the cross-node take-over."""
+    """Installs the replicated SM table and the cross-node take-over."""
 
     def __init__(self, cluster: Cluster, sessions: SessionManager) -> None:
         self.cluster = cluster
         self.sessions = sessions
-        sessions.resumptions = ReplicatedResumptionTable(cluster.create_table(TABLE), cluster.name)
+        self.table = ReplicatedSmTable(cluster.create_table(TABLE))
+        sessions.sm_table = self.table
         sessions.remote_takeover = self.take_over
         cluster.on_call(TAKEOVER, self._on_takeover)
 
@@ -64,7 +102,7 @@ class ClusterResumption:
             log.info("cluster_sm_takeover_failed node=%s sid=%s error=%s", node, sid, exc)
             return None
 
-    async def _on_takeover(self, peer: Any, payload: Any) -> Any:
+    async def _on_takeover(self, peer: NodeId, payload: Any) -> Any:
         if not (
             isinstance(payload, list)
             and len(payload) == 2

@@ -117,33 +117,6 @@ RemoteTakeOver = Callable[[str, str, str], Awaitable[Any]]
 """(node, sid, smid) -> `TakeOverHandler`'s answer on that node (None when it failed)."""
 
 
-class ResumptionTable(Protocol):
-    """XEP-0198 resumption ids (smid) of resumable sessions, cluster-wide when clustered."""
-
-    def lookup(self, smid: str) -> str | None:
-        """The session id registered under `smid`, or None."""
-        ...
-
-    async def register(self, smid: str, sid: str) -> None: ...
-    async def unregister(self, smid: str) -> None: ...
-
-
-class LocalResumptionTable:
-    """A single node's resumption ids."""
-
-    def __init__(self) -> None:
-        self._sids: dict[str, str] = {}
-
-    def lookup(self, smid: str) -> str | None:
-        return self._sids.get(smid)
-
-    async def register(self, smid: str, sid: str) -> None:
-        self._sids[smid] = sid
-
-    async def unregister(self, smid: str) -> None:
-        self._sids.pop(smid, None)
-
-
 def broadcast_presence(record: SessionRecord) -> Element | None:
     """The presence stored by `SessionManager.set_presence` (a fresh copy), or None."""
     text = record.info.get(PRESENCE_INFO)
@@ -181,7 +154,9 @@ class SessionManager:
         self._counter = itertools.count(1)
         self.remote_deliver: RemoteDeliver | None = None
         self.remote_kick: RemoteKick | None = None
-        self.resumptions: ResumptionTable = LocalResumptionTable()
+        self.sm_table: Any = None
+        """XEP-0198 resumption ids when they must be shared (a cluster sets a replicated
+        `meerkat.modules.stream_management.SmTable`); None: the module keeps its own."""
         self.takeover_handler: TakeOverHandler | None = None
         self.remote_takeover: RemoteTakeOver | None = None
 
