@@ -193,3 +193,27 @@ async def test_a_sessions_stored_presence_is_readable_on_every_node(
     assert stored is not None and stored.find_text("status") == "lunch"
     await n1.sessions.set_presence(seen, None, None)
     assert broadcast_presence(n2.sessions.user_sessions(Jid("alice", "localhost"))[0]) is None
+
+
+async def test_a_probe_answered_for_a_session_on_another_node_carries_its_show_and_status(
+    make_cluster: ClusterFactory, raw: ClientFactory
+) -> None:
+    n1, n2 = await make_cluster(2)
+    await api.roster.set_mutual_subscription(
+        n1, Jid("alice", "localhost"), Jid("bob", "localhost"), "CONNECT"
+    )
+    alice = await raw(n1, "alice", "a")
+    alice.send("<presence><show>away</show><status>at lunch</status></presence>")
+    await wait_for(
+        lambda: (
+            bool(priorities(n2, "alice"))
+            and broadcast_presence(n2.sessions.user_sessions(Jid("alice", "localhost"))[0])
+            is not None
+        )
+    )
+    # Bob logs in on the other node: his initial presence probes alice, answered by n2.
+    bob = await raw(n2, "bob", "b")
+    bob.send(presence())
+    answer = await bob.expect(is_presence_from("alice@localhost/a"))
+    assert answer.find_text("show") == "away"
+    assert answer.find_text("status") == "at lunch"

@@ -223,8 +223,8 @@ class C2SSession:
         priority: int | None = None
         if presence is not None:
             priority = _priority(presence)
-        if priority != self._record.priority:
-            self._record = await self.node.sessions.update(self._record, priority=priority)
+        # Stored with the record so that a probe answered on another node carries it.
+        self._record = await self.node.sessions.set_presence(self._record, priority, presence)
 
     # -- SessionHandle (what the session manager sees) ------------------------------------
     def deliver(self, acc: Acc) -> bool:

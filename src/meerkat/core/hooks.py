@@ -136,7 +136,8 @@ SM_REGISTER_CONNECTION = Hook(
 )
 SM_REMOVE_CONNECTION = Hook(
     "sm_remove_connection_hook",
-    "A session was closed. params: session, jid, sid, reason, was_available.",
+    "A session was closed. params: session, jid, sid, reason, was_available. On a node "
+    "cleaning up after a dead peer, session is None.",
 )
 SESSION_CLEANUP = Hook(
     "session_cleanup",

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..core.client import ClientSession
-from ..core.sessions import SessionManager, SessionRecord
+from ..core.sessions import SessionManager, SessionRecord, broadcast_presence
 from ..stores.types import UserKey
 from ..xmpp import ns
 from ..xmpp.element import Element
@@ -53,9 +53,9 @@ def presence(frm: Jid | str, to: Jid | str, ptype: str | None = None) -> Element
 def last_presences(sessions: SessionManager, user: Jid) -> list[tuple[SessionRecord, Element]]:
     """The current broadcast presence of each available resource of a user.
 
-    Read from the local session handles (a c2s session exposes ``last_presence``); a session
-    that is not on this node, or cannot tell, is represented by a plain available presence
-    carrying its priority.
+    Read from the local session handles (a c2s session exposes ``last_presence``), or, for a
+    session on another node, from the presence stored in its replicated record; one that
+    cannot tell is represented by a plain available presence carrying its priority.
     """
     out: list[tuple[SessionRecord, Element]] = []
     for record in sessions.user_sessions(user):
@@ -65,6 +65,8 @@ def last_presences(sessions: SessionManager, user: Jid) -> list[tuple[SessionRec
         last = getattr(handle, "last_presence", None) if handle is not None else None
         if isinstance(last, Element):
             el = last.copy()
+        elif (stored := broadcast_presence(record)) is not None:
+            el = stored
         else:
             el = Element("presence", ns.CLIENT)
             el.add("priority", text=str(record.priority))
