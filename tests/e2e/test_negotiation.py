@@ -12,6 +12,7 @@ import pytest
 from meerkat.listeners.tls import export_channel_binding
 from meerkat.server import Node
 from meerkat.xmpp import ns
+from meerkat.xmpp.element import Element
 from meerkat.xmpp.sasl.scram import ScramClient
 from meerkat.xmpp.sasl.scram import crypto as scram_crypto
 
@@ -58,16 +59,8 @@ async def test_login_over_direct_tls_gets_a_server_generated_resource(node: Node
     await client.close()
 
 
-@pytest.mark.parametrize("cb_type", ["tls-exporter", "tls-server-end-point"])
-async def test_scram_plus_binds_to_the_tls_channel(node: Node, cb_type: str) -> None:
-    client = await RawClient.connect(node.c2s_port(1), direct_tls=True)
-    await client.open_stream()
-    ssl_object = client.writer.get_extra_info("ssl_object")
-    if cb_type == "tls-exporter":
-        data = export_channel_binding(ssl_object)
-        assert data is not None
-    else:
-        data = hashlib.sha256(ssl_object.getpeercert(binary_form=True)).digest()
+async def scram_plus(client: RawClient, cb_type: str, data: bytes) -> tuple[ScramClient, Element]:
+    """Run SCRAM-SHA-256-PLUS as carol with the given binding; return the client and outcome."""
     scram = ScramClient(
         "SCRAM-SHA-256-PLUS", "carol", secrets.token_urlsafe(18), channel_binding=(cb_type, data)
     )
@@ -84,7 +77,20 @@ async def test_scram_plus_binds_to_the_tls_channel(node: Node, cb_type: str) -> 
         f"<response xmlns='{ns.SASL}'>"
         f"{base64.b64encode(scram.client_final(salted)).decode()}</response>"
     )
-    success = await client.expect(lambda e: e.xmlns == ns.SASL)
+    return scram, await client.expect(lambda e: e.xmlns == ns.SASL)
+
+
+@pytest.mark.parametrize("cb_type", ["tls-exporter", "tls-server-end-point"])
+async def test_scram_plus_binds_to_the_tls_channel(node: Node, cb_type: str) -> None:
+    client = await RawClient.connect(node.c2s_port(1), direct_tls=True)
+    await client.open_stream()
+    ssl_object = client.writer.get_extra_info("ssl_object")
+    if cb_type == "tls-exporter":
+        data = export_channel_binding(ssl_object)
+        assert data is not None
+    else:
+        data = hashlib.sha256(ssl_object.getpeercert(binary_form=True)).digest()
+    scram, success = await scram_plus(client, cb_type, data)
     assert success.name == "success"
     scram.receive_server_final(base64.b64decode(success.text))
     await client.close()
@@ -93,26 +99,7 @@ async def test_scram_plus_binds_to_the_tls_channel(node: Node, cb_type: str) -> 
 async def test_scram_plus_with_the_wrong_binding_data_fails(node: Node) -> None:
     client = await RawClient.connect(node.c2s_port(1), direct_tls=True)
     await client.open_stream()
-    scram = ScramClient(
-        "SCRAM-SHA-256-PLUS",
-        "carol",
-        secrets.token_urlsafe(18),
-        channel_binding=("tls-server-end-point", b"\x00" * 32),
-    )
-    client.send(
-        f"<auth xmlns='{ns.SASL}' mechanism='SCRAM-SHA-256-PLUS'>"
-        f"{base64.b64encode(scram.client_first()).decode()}</auth>"
-    )
-    challenge = await client.expect("challenge")
-    first = scram.receive_server_first(base64.b64decode(challenge.text))
-    salted = scram_crypto.salted_password(
-        scram.hash, scram_crypto.prepare_password("secret"), first.salt, first.iterations
-    )
-    client.send(
-        f"<response xmlns='{ns.SASL}'>"
-        f"{base64.b64encode(scram.client_final(salted)).decode()}</response>"
-    )
-    failure = await client.expect(lambda e: e.xmlns == ns.SASL)
+    _, failure = await scram_plus(client, "tls-server-end-point", b"\x00" * 32)
     assert failure.name == "failure"
     assert failure.find("not-authorized") is not None
     await client.close()
