@@ -61,7 +61,7 @@ def test_default_listeners_are_starttls_direct_tls_web_and_admin(defaults: Serve
     assert (web.ip_address, web.port, web.tls) == ("0.0.0.0", 5280, None)
     assert [h.path for h in web.handlers.mod_websockets] == ["/ws-xmpp"]
     assert web.handlers.mod_websockets[0].max_stanza_size == 65536
-    assert [h.path for h in web.handlers.mod_bosh] == ["/http-bind"]
+    assert web.handlers.mod_bosh == ()  # BOSH is not implemented: not configured by default
     assert (admin.ip_address, admin.port) == ("127.0.0.1", 5551)
     (graphql,) = admin.handlers.mongoose_graphql_handler
     assert (graphql.schema_endpoint, graphql.path, graphql.username) == (

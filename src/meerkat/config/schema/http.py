@@ -138,8 +138,11 @@ class HttpHandlers:
     )
 
     def validate(self) -> list[str]:
-        """No two handlers on the same host and path."""
+        """No two handlers on the same host and path; only handlers that exist."""
         problems: list[str] = []
+        if self.mod_bosh:
+            # TODO: BOSH (XEP-0124/0206). Refused rather than accepted and silently not served.
+            problems.append("mod_bosh: BOSH is not implemented yet")
         seen: dict[tuple[str, str], str] = {}
         groups: list[tuple[str, tuple[WebSocketHandler | BoshHandler | GraphqlHandler, ...]]]
         groups = [

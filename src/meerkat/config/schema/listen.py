@@ -12,7 +12,6 @@ from typing import Literal
 
 from meerkat.config.schema._util import check_min, check_port, doc, quote
 from meerkat.config.schema.http import (
-    BoshHandler,
     GraphqlHandler,
     HttpHandlers,
     HttpListener,
@@ -137,7 +136,7 @@ class ServiceListener:
 class ListenConfig:
     """`[listen]`: every socket the node listens on. Without a `[listen]` section the node
     listens on c2s 5222 (STARTTLS required), c2s 5223 (direct TLS), HTTP 5280 (WebSocket
-    `/ws-xmpp`, BOSH `/http-bind`) and admin GraphQL on 127.0.0.1:5551 `/api/graphql`."""
+    `/ws-xmpp`) and admin GraphQL on 127.0.0.1:5551 `/api/graphql`."""
 
     c2s: tuple[C2SListener, ...] = field(
         default=(), metadata=doc("Client listeners, `[[listen.c2s]]`.")
@@ -204,7 +203,6 @@ def default_listen() -> ListenConfig:
                 port=5280,
                 handlers=HttpHandlers(
                     mod_websockets=(WebSocketHandler(),),
-                    mod_bosh=(BoshHandler(),),
                 ),
             ),
             HttpListener(
