@@ -226,7 +226,13 @@ class Node:
             await c2s.start()
             self.c2s_listeners.append(c2s)
         for http in self.config.listen.http:
-            listener_http = HttpListener(self, http, reuse_port=self.reuse_port)
+            listener_http = HttpListener(
+                self,
+                http,
+                reuse_port=self.reuse_port,
+                c2s_node=self._c2s_node,
+                c2s_settings=self._c2s_settings(C2SListenerConfig(port=http.port)),
+            )
             await listener_http.start()
             self.http_listeners.append(listener_http)
 

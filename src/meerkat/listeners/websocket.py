@@ -1,0 +1,218 @@
+"""XMPP over WebSocket (RFC 7395): the `mod_websockets` handler of an HTTP listener.
+
+Each upgraded request becomes a `WebSocketTransport` (framed: one text frame = one element)
+and a `C2SSession` whose `run()` is the request's task. Writes never block: frames queue and
+a writer task owned by the request sends them in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ..c2s.node import C2SNode
+from ..c2s.session import C2SSession
+from ..c2s.settings import C2SSettings
+from ..xmpp import ns
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "xmpp"
+_STREAM_PREFIX = b"<stream:"
+_STREAM_DECL = f' xmlns:stream="{ns.STREAM}"'.encode()
+_CLIENT_DECL = f' xmlns="{ns.CLIENT}"'.encode()
+
+
+def websocket_settings(base: C2SSettings, handler: Any, *, tls: bool) -> C2SSettings:
+    """A WebSocket endpoint's session settings: the c2s ones, with the handler's limits.
+
+    Without TLS on the HTTP listener there is nothing to upgrade to (ws:// is served on
+    loopback or behind a TLS proxy), so `tls_mode` is "none"; PLAIN stays off on an insecure
+    transport anyway."""
+    return dataclasses.replace(
+        base,
+        tls_mode="tls" if tls else "none",
+        max_stanza_size=handler.max_stanza_size or base.max_stanza_size,
+        state_timeout=handler.c2s_state_timeout / 1000,
+    )
+
+
+def frame(data: bytes) -> bytes:
+    """Make one serialized element a standalone frame (RFC 7395 §3.3.3): the session writes
+    stream-level elements with an undeclared ``stream:`` prefix and stanzas without their
+    ``jabber:client`` declaration, which a byte stream inherits from its header."""
+    if data.startswith(_STREAM_PREFIX):
+        end = len(_STREAM_PREFIX)
+        while end < len(data) and data[end : end + 1] not in b" />":
+            end += 1
+        return data[:end] + _STREAM_DECL + data[end:]
+    if not data.startswith(b"<"):
+        return data
+    end = 1
+    while end < len(data) and data[end : end + 1] not in b" />":
+        end += 1
+    if data[end : end + 8] == b' xmlns="':
+        return data
+    return data[:end] + _CLIENT_DECL + data[end:]
+
+
+class WebSocketTransport:
+    """One client on a WebSocket: every read is one text frame, every write one frame."""
+
+    framed = True
+
+    def __init__(
+        self, ws: web.WebSocketResponse, request: web.Request, *, idle_timeout: float | None
+    ) -> None:
+        self._ws = ws
+        self._request = request
+        self._idle_timeout = idle_timeout
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        peer = peer or ("", 0)
+        self._peer = (str(peer[0]), int(peer[1]))
+        self._secure = (
+            request.transport is not None
+            and request.transport.get_extra_info("ssl_object") is not None
+        )
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._queued = 0
+        self._wakeup = asyncio.Event()
+        self._closing = False
+
+    @property
+    def peer(self) -> tuple[str, int]:
+        return self._peer
+
+    @property
+    def secure(self) -> bool:
+        return self._secure
+
+    @property
+    def can_starttls(self) -> bool:
+        return False
+
+    @property
+    def tls_version(self) -> str | None:
+        if not self._secure or self._request.transport is None:
+            return None
+        obj = self._request.transport.get_extra_info("ssl_object")
+        return obj.version() if obj is not None else None
+
+    def channel_bindings(self) -> dict[str, bytes]:
+        return {}
+
+    async def read(self) -> bytes:
+        """The next text frame; b"" when the socket closes, errs, idles out or sends binary."""
+        while True:
+            try:
+                msg = await self._ws.receive(timeout=self._idle_timeout)
+            except TimeoutError:
+                return b""
+            if msg.type == WSMsgType.TEXT:
+                data: bytes = msg.data.encode()
+                if data:
+                    return data
+                continue
+            if msg.type in (WSMsgType.PING, WSMsgType.PONG):
+                continue
+            return b""  # CLOSE, CLOSING, CLOSED, ERROR, or BINARY (not XMPP, RFC 7395 §3.2)
+
+    def write(self, data: bytes) -> None:
+        if self._closing or self._ws.closed:
+            return
+        self._queue.append(frame(data))
+        self._queued += len(data)
+        self._wakeup.set()
+
+    def buffered(self) -> int:
+        transport = self._request.transport
+        return self._queued + (transport.get_write_buffer_size() if transport else 0)
+
+    async def start_tls(self) -> None:
+        raise RuntimeError("STARTTLS is not available on WebSocket")
+
+    def close(self) -> None:
+        self._closing = True
+        self._wakeup.set()
+
+    async def run_writer(self) -> None:
+        """Send queued frames in order; close the socket once `close()` was called."""
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    data = self._queue.popleft()
+                    self._queued -= len(data)
+                    await self._ws.send_str(data.decode())
+                if self._closing:
+                    break
+        except (ConnectionError, OSError, RuntimeError):
+            pass  # the peer went away: the reader sees the end
+        finally:
+            self._queue.clear()
+            self._queued = 0
+            with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+                await asyncio.wait_for(self._ws.close(), 2.0)
+
+
+class WebSocketEndpoint:
+    """The request handler of one `mod_websockets` path; tracks its connections."""
+
+    def __init__(self, node: C2SNode, settings: C2SSettings, handler: Any) -> None:
+        self.node = node
+        self.settings = settings
+        self.handler = handler
+        self.accepting = True
+        self.connections: set[asyncio.Task[Any]] = set()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        offered = request.headers.get("Sec-WebSocket-Protocol", "")
+        if SUBPROTOCOL not in {p.strip() for p in offered.split(",")}:
+            return web.Response(status=400, text="the xmpp subprotocol is required\n")
+        if not self.accepting:
+            return web.Response(status=503, text="shutting down\n")
+        ping = self.handler.ping_rate
+        ws = web.WebSocketResponse(
+            protocols=(SUBPROTOCOL,),
+            heartbeat=ping / 1000 if ping else None,
+            max_msg_size=self.settings.max_stanza_size,
+        )
+        await ws.prepare(request)
+        timeout = self.handler.timeout
+        idle = None if timeout == "infinity" else timeout / 1000
+        transport = WebSocketTransport(ws, request, idle_timeout=idle)
+        task = asyncio.current_task()
+        assert task is not None
+        self.connections.add(task)
+        writer = asyncio.get_running_loop().create_task(transport.run_writer())
+        try:
+            await C2SSession(self.node, self.settings, transport).run()
+        finally:
+            self.connections.discard(task)
+            transport.close()
+            try:
+                await asyncio.wait_for(writer, 5.0)
+            except TimeoutError:
+                pass
+            finally:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+        return ws
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Wait for the connections to end (after their sessions were told to), then cancel."""
+        self.accepting = False
+        if self.connections:
+            await asyncio.wait(list(self.connections), timeout=timeout)
+        for task in list(self.connections):
+            task.cancel()
+        if self.connections:
+            await asyncio.wait(list(self.connections), timeout=1.0)
