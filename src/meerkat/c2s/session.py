@@ -731,12 +731,17 @@ class C2SSession:
     # -- writing ----------------------------------------------------------------------------
     def write(self, el: Element) -> None:
         """Write now, without hooks (negotiation elements, nonzas outside SM's count)."""
+        framed = self.transport.framed
         if el.xmlns == ns.STREAM:
-            self._write_raw(_stream_level(el))
+            self._write_raw(_stream_level(el, declare=framed))
             return
-        parent = el.xmlns if el.xmlns in (ns.CLIENT, "", ns.SERVER) else ns.CLIENT
         if not el.xmlns:
             el.xmlns = ns.CLIENT
+        if framed:
+            # RFC 7395 §3.3.3: every frame is a document of its own and declares its namespace.
+            self._write_raw(el.to_string("").encode())
+            return
+        parent = el.xmlns if el.xmlns in (ns.CLIENT, ns.SERVER) else ns.CLIENT
         self._write_raw(el.to_string(parent).encode())
 
     def _write_raw(self, data: bytes) -> None:
@@ -749,7 +754,7 @@ class C2SSession:
             if not self._header_sent:
                 self.host = self.host or next(iter(self.settings.hosts))
                 self._send_header(None)
-            self._write_raw(_stream_level(exc.to_element()))
+            self._write_raw(_stream_level(exc.to_element(), declare=self.transport.framed))
             self._write_raw(WS_CLOSE if self.transport.framed else STREAM_CLOSE)
         except (ConnectionError, OSError):
             pass
@@ -804,10 +809,12 @@ def _is_session_iq(el: Element) -> bool:
     return el.attrs.get("type") == "set" and el.find("session", ns.SESSION) is not None
 
 
-def _stream_level(el: Element) -> bytes:
-    """Serialize a ``stream:``-prefixed element (features, error) with its children."""
+def _stream_level(el: Element, *, declare: bool = False) -> bytes:
+    """Serialize a ``stream:``-prefixed element (features, error) with its children; a
+    WebSocket frame (``declare``) binds the prefix itself, a TCP stream has it from its header."""
     inner = "".join(c.to_string(ns.CLIENT) if isinstance(c, Element) else c for c in el.children)
-    return f"<stream:{el.name}>{inner}</stream:{el.name}>".encode()
+    decl = f' xmlns:stream="{ns.STREAM}"' if declare else ""
+    return f"<stream:{el.name}{decl}>{inner}</stream:{el.name}>".encode()
 
 
 __all__ = ["CB_PREFERENCE", "C2SSession", "Handover"]

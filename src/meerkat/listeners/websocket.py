@@ -19,14 +19,10 @@ from aiohttp import WSMsgType, web
 from ..c2s.node import C2SNode
 from ..c2s.session import C2SSession
 from ..c2s.settings import C2SSettings
-from ..xmpp import ns
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "xmpp"
-_STREAM_PREFIX = b"<stream:"
-_STREAM_DECL = f' xmlns:stream="{ns.STREAM}"'.encode()
-_CLIENT_DECL = f' xmlns="{ns.CLIENT}"'.encode()
 
 
 def websocket_settings(base: C2SSettings, handler: Any, *, tls: bool) -> C2SSettings:
@@ -41,25 +37,6 @@ def websocket_settings(base: C2SSettings, handler: Any, *, tls: bool) -> C2SSett
         max_stanza_size=handler.max_stanza_size or base.max_stanza_size,
         state_timeout=handler.c2s_state_timeout / 1000,
     )
-
-
-def frame(data: bytes) -> bytes:
-    """Make one serialized element a standalone frame (RFC 7395 §3.3.3): the session writes
-    stream-level elements with an undeclared ``stream:`` prefix and stanzas without their
-    ``jabber:client`` declaration, which a byte stream inherits from its header."""
-    if data.startswith(_STREAM_PREFIX):
-        end = len(_STREAM_PREFIX)
-        while end < len(data) and data[end : end + 1] not in b" />":
-            end += 1
-        return data[:end] + _STREAM_DECL + data[end:]
-    if not data.startswith(b"<"):
-        return data
-    end = 1
-    while end < len(data) and data[end : end + 1] not in b" />":
-        end += 1
-    if data[end : end + 8] == b' xmlns="':
-        return data
-    return data[:end] + _CLIENT_DECL + data[end:]
 
 
 class WebSocketTransport:
@@ -126,7 +103,7 @@ class WebSocketTransport:
     def write(self, data: bytes) -> None:
         if self._closing or self._ws.closed:
             return
-        self._queue.append(frame(data))
+        self._queue.append(data)
         self._queued += len(data)
         self._wakeup.set()
 
