@@ -28,6 +28,7 @@ from meerkat.xmpp import ns
 from meerkat.xmpp.element import Element
 from meerkat.xmpp.jid import Jid
 from meerkat.xmpp.stream import parse_element
+from storage.tcp_proxy import TcpProxy
 
 from .conftest import node_config
 from .rawxmpp import RawClient, logged_in
@@ -41,80 +42,6 @@ QUERY_TIMEOUT = 1.0
 ANSWER_WITHIN = QUERY_TIMEOUT * 2 + 1  # a generous bound: an error, never a hang
 USERS = ("alice", "bob", "carol", "dave")
 RETRYABLE = {"internal-server-error", "resource-constraint"}
-
-
-class Proxy:
-    """127.0.0.1:<port> forwarding to the database; `cut()` (down: connections reset,
-    port closed), `blackhole()` (hung: accepts, never answers), `restore()`.
-    `upstream_ports()` are the local ports of the forwarded connections, which is how the
-    database lists this node's sessions (client_port, PROCESSLIST host)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._upstream: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._blackholed = False
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        if self._blackholed:
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.close()
-            return
-        self._writers.add(up_writer)
-        self._upstream.add(up_writer)
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pump(src, dst))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await src.read(65536):
-                dst.write(data)
-                await dst.drain()
-        dst.close()
-
-    def upstream_ports(self) -> list[int]:
-        return [w.get_extra_info("sockname")[1] for w in self._upstream if not w.is_closing()]
-
-    async def _drop_connections(self) -> None:
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-        self._upstream.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        await self._drop_connections()
-
-    async def blackhole(self) -> None:
-        await self._drop_connections()
-        self._blackholed = True
-
-    async def restore(self) -> None:
-        self._blackholed = False
-        if self._server is None:
-            await self.start()
-
-    async def close(self) -> None:
-        await self.cut()
 
 
 async def kill_sessions(admin: Database, ports: list[int]) -> int:
@@ -136,7 +63,7 @@ async def kill_sessions(admin: Database, ports: list[int]) -> int:
 @dataclass
 class Setup:
     node: Node
-    proxy: Proxy
+    proxy: TcpProxy
     direct: Database  # the node's database, not through the proxy: to look at storage
     admin: Database  # another session on the same server: the "DBA" killing connections
 
@@ -173,7 +100,7 @@ async def setup(
     driver = str(request.param)
     direct = await make_database(driver)
     admin = await make_database(driver, create_schema=False)
-    proxy = Proxy(direct.settings.host, direct.settings.port or 0)
+    proxy = TcpProxy(direct.settings.host, direct.settings.port or 0)
     await proxy.start()
     through_proxy = direct.settings.replace(
         host="127.0.0.1",

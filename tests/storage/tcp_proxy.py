@@ -11,12 +11,15 @@ class TcpProxy:
 
     `cut()` closes every connection and refuses new ones (server down); `blackhole()`
     accepts connections but forwards nothing (server hung); `restore()` forwards again.
+    `upstream_ports()` are the local ports of the forwarded connections: how the database
+    lists the sessions that came through the proxy (client_port, PROCESSLIST host).
     """
 
     def __init__(self, host: str, port: int) -> None:
         self._target = (host, port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._upstream: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._blackholed = False
         self.port = 0
@@ -35,6 +38,7 @@ class TcpProxy:
             writer.close()
             return
         self._writers.add(up_writer)
+        self._upstream.add(up_writer)
         for src, dst in ((reader, up_writer), (up_reader, writer)):
             task = asyncio.create_task(self._pump(src, dst))
             self._tasks.add(task)
@@ -47,10 +51,14 @@ class TcpProxy:
                 await dst.drain()
         dst.close()
 
+    def upstream_ports(self) -> list[int]:
+        return [w.get_extra_info("sockname")[1] for w in self._upstream if not w.is_closing()]
+
     async def _drop_connections(self) -> None:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+        self._upstream.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
