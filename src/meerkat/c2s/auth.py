@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..auth.fast_tokens import TokenAttempt, TokenResult
@@ -112,12 +113,20 @@ class Authenticator:
         await self._outcome(await self._exchange.start(initial))
 
     async def sasl_response(self, el: Element) -> None:
-        if el.xmlns == ns.SASL and el.name == "abort":
+        await self._response(el, ns.SASL, stanzas.decode_sasl_payload)
+
+    async def _response(
+        self, el: Element, xmlns: str, decode: Callable[[str], bytes | None]
+    ) -> None:
+        """A client's answer to a challenge: <response/> or <abort/> in the profile's namespace
+        (XEP-0388 allows nothing else during a SASL2 exchange either)."""
+        if el.xmlns == xmlns and el.name == "abort":
             self._abandon("aborted")
             return
-        if el.xmlns != ns.SASL or el.name != "response" or self._exchange is None:
-            raise StreamError("not-authorized", "expected a SASL response")
-        data = stanzas.decode_sasl_payload(el.text)
+        if el.xmlns != xmlns or el.name != "response" or self._exchange is None:
+            profile = "SASL2" if xmlns == ns.SASL2 else "SASL"
+            raise StreamError("not-authorized", f"expected a {profile} response")
+        data = decode(el.text)
         if data is None:
             self._abandon("incorrect-encoding")
             return
@@ -156,17 +165,7 @@ class Authenticator:
         await self._outcome(await self._exchange.start(request.initial_response))
 
     async def sasl2_response(self, el: Element) -> None:
-        if el.xmlns == ns.SASL2 and el.name == "abort":
-            self._abandon("aborted")
-            return
-        if el.xmlns != ns.SASL2 or el.name != "response" or self._exchange is None:
-            # XEP-0388: nothing but <response/> and <abort/> during authentication.
-            raise StreamError("not-authorized", "expected a SASL2 response")
-        data = sasl2.decode_payload(el.text)
-        if data is None:
-            self._abandon("incorrect-encoding")
-            return
-        await self._outcome(await self._exchange.respond(data))
+        await self._response(el, ns.SASL2, sasl2.decode_payload)
 
     def _new_exchange(self, mechanism: str, user_agent_id: str | None) -> SaslExchange:
         s = self.s
