@@ -13,7 +13,6 @@ the database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import os
@@ -35,6 +34,7 @@ from .core.iq import IqDispatcher
 from .core.modules import Module, ModuleContext, ModuleManager
 from .core.router import Router
 from .core.sessions import SessionManager
+from .core.tasks import TaskOwner
 from .db import Database
 from .listeners.certs import ensure_self_signed
 from .listeners.http import HttpListener
@@ -118,7 +118,7 @@ class Node:
         self.started_at = 0.0
         self.c2s_listeners: list[C2SListener] = []
         self.http_listeners: list[HttpListener] = []
-        self._tasks: asyncio.TaskGroup | None = None
+        self._tasks: TaskOwner | None = None
         self._module_manager: ModuleManager | None = None
         self._c2s_node: C2SNode | None = None
         self._stop_requested = asyncio.Event()
@@ -137,8 +137,7 @@ class Node:
         except BaseException:
             await self.db.close()
             raise
-        self._tasks = asyncio.TaskGroup()
-        await self._tasks.__aenter__()
+        self._tasks = TaskOwner()
         try:
             await self._start_kernel()
         except BaseException:
@@ -302,10 +301,7 @@ class Node:
             self._module_manager = None
         if self._tasks is not None:
             tasks, self._tasks = self._tasks, None
-            for task in list(getattr(tasks, "_tasks", ())):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tasks.__aexit__(None, None, None)
+            await tasks.aclose()
         if self.db is not None:
             await self.db.close()
             self.db = None

@@ -14,7 +14,7 @@ delivered to it lands in `inbox`. Tests read like conversations::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from meerkat.auth.accounts import Accounts
@@ -38,6 +38,7 @@ from meerkat.core.hooks import (
     USER_SEND_PACKET,
     USER_SEND_PRESENCE,
 )
+from meerkat.core.tasks import TaskOwner
 from meerkat.modules import MODULES
 from meerkat.stores import Stores, memory_stores
 from meerkat.xmpp.element import Element
@@ -46,24 +47,6 @@ from meerkat.xmpp.stream import parse_element
 
 HOST = "localhost"
 _SEND_HOOKS = {"message": USER_SEND_MESSAGE, "presence": USER_SEND_PRESENCE, "iq": USER_SEND_IQ}
-
-
-class TaskOwner:
-    """Stands in for the server's TaskGroup: owns module tasks, cancels them at the end."""
-
-    def __init__(self) -> None:
-        self.tasks: set[asyncio.Task[Any]] = set()
-
-    def create_task(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> Any:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
-
-    async def aclose(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 class Server:

@@ -93,8 +93,8 @@ async def test_watchers_end_with_their_session_and_with_the_module(server: Serve
     await server.login("bob")
     module = server.ctx.module("mod_ping")
     assert isinstance(module, PingModule)
-    assert len(server.tasks.tasks) == 2
+    assert len(server.tasks) == 2
     await alice.disconnect()
-    await wait_for(lambda: len(server.tasks.tasks) == 1)
+    await wait_for(lambda: len(server.tasks) == 1)
     await server.manager.stop()
-    await wait_for(lambda: not server.tasks.tasks)
+    await wait_for(lambda: not len(server.tasks))

@@ -6,10 +6,7 @@ stores, with `FakeSession` handles standing in for c2s sessions.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 
 from meerkat.api import NodeApiContext
 from meerkat.auth.accounts import Accounts
@@ -17,6 +14,7 @@ from meerkat.core import HookRegistry, IqDispatcher, ManualClock, Router, Sessio
 from meerkat.core.acc import Acc
 from meerkat.core.modules import ModuleContext, ModuleManager
 from meerkat.core.sessions import SessionRecord
+from meerkat.core.tasks import TaskOwner
 from meerkat.stores import memory_stores
 from meerkat.xmpp.jid import Jid
 
@@ -36,24 +34,6 @@ class FakeSession:
 
     def kick(self, condition: str, text: str | None = None) -> None:
         self.kicks.append((condition, text))
-
-
-class Tasks:
-    """Owns the tasks modules spawn (stands in for the server's TaskGroup)."""
-
-    def __init__(self) -> None:
-        self.tasks: set[asyncio.Task[Any]] = set()
-
-    def create_task(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> Any:
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
-
-    async def aclose(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 class Kernel:
@@ -92,7 +72,7 @@ class Kernel:
         """Start real modules (``mod_roster`` ...) on this kernel; stop with `stop_modules`."""
         from meerkat.modules import MODULES
 
-        self.tasks = Tasks()
+        self.tasks = TaskOwner()
         module_ctx = ModuleContext(
             node=NODE,
             hosts=HOSTS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -22,6 +22,7 @@ from .hooks import Handler, Hook, HookRegistry
 from .iq import IqDispatcher, IqSpec
 from .router import Router
 from .sessions import SessionManager
+from .tasks import TaskOwner
 
 if TYPE_CHECKING:
     from ..auth.accounts import Accounts
@@ -60,7 +61,7 @@ class ModuleContext:
     stores: Any
     """The feature stores (``stores.roster``, ``stores.offline`` ...), memory or SQL."""
     accounts: Accounts
-    tasks: asyncio.TaskGroup
+    tasks: TaskOwner
     modules: dict[str, Module] = field(default_factory=dict)
     general: Any = None
     """The `[general]` config section."""
@@ -78,9 +79,9 @@ class ModuleContext:
     async def run_hook(self, hook: Hook, host_type: str | None, acc: Any, **params: Any) -> bool:
         return await self.hooks.run(hook, host_type, acc, params)
 
-    def spawn(self, coro: Awaitable[T], name: str | None = None) -> asyncio.Task[T]:
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
         """Start a background task owned by the server's task group."""
-        return self.tasks.create_task(coro, name=name)  # type: ignore[arg-type]
+        return self.tasks.create_task(coro, name=name)
 
     async def to_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run CPU-heavy work (password hashing) off the event loop."""
