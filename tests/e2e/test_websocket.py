@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -48,23 +49,38 @@ class WsClient:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.parser = XmlStream(max_stanza_size=10_000_000, max_depth=1000, framed=True)
+        self.jid = ""
 
-    async def next_event(self) -> Event:
-        msg = await self.ws.receive(timeout=TIMEOUT)
+    async def send(self, data: str) -> None:
+        await self.ws.send_str(data)
+
+    async def next_event(self, timeout: float = TIMEOUT) -> Event:
+        msg = await self.ws.receive(timeout=timeout)
         if msg.type != aiohttp.WSMsgType.TEXT:
             raise ConnectionError(f"socket ended: {msg.type!r}")
         events = self.parser.feed(msg.data.encode())
         assert len(events) == 1, (msg.data, events)
         return events[0]
 
-    async def expect(self, name: str, xmlns: str | None = None) -> Element:
+    async def expect(
+        self,
+        match: str | Callable[[Element], bool],
+        xmlns: str | None = None,
+        timeout: float = TIMEOUT,
+    ) -> Element:
+        """The next element matching a name (and namespace) or a predicate; others skipped."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
-            event = await self.next_event()
-            if (
-                isinstance(event, Element)
-                and event.name == name
-                and (xmlns is None or event.xmlns == xmlns)
-            ):
+            event = await self.next_event(max(0.01, deadline - loop.time()))
+            if not isinstance(event, Element):
+                if isinstance(event, StreamClosed):
+                    raise ConnectionError("stream closed while waiting")
+                continue
+            if callable(match):
+                if match(event):
+                    return event
+            elif event.name == match and (xmlns is None or event.xmlns == xmlns):
                 return event
 
     async def open_stream(self) -> Element:
@@ -106,7 +122,29 @@ class WsClient:
         assert reply.xmlns == ns.CLIENT
         bind = reply.find("bind", ns.BIND)
         assert bind is not None
-        return bind.find_text("jid") or ""
+        self.jid = bind.find_text("jid") or ""
+        return self.jid
+
+    async def login(self, username: str, resource: str) -> str:
+        """Open, SCRAM, restart, bind: the bound JID."""
+        await self.open_stream()
+        assert (await self.scram(username)).name == "success"
+        await self.open_stream()
+        return await self.bind(resource)
+
+    def abort(self) -> None:
+        """Kill the TCP connection under the WebSocket: no <close/>, no close frame."""
+        connection = self.ws._response.connection
+        assert connection is not None and connection.transport is not None
+        connection.transport.abort()
+
+    async def close(self) -> None:
+        """<close/>, then the close handshake (whatever state the socket is in)."""
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            if not self.ws.closed:
+                await self.ws.send_str(CLOSE)
+        with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
+            await asyncio.wait_for(self.ws.close(), TIMEOUT)
 
 
 @pytest.fixture

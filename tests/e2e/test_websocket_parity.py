@@ -1,0 +1,509 @@
+"""Presence, roster, carbons, CSI, stream management and SASL2 over WebSocket (RFC 7395) behave
+as over TCP: each test mixes a WebSocket client with TCP clients of the same node, real sockets,
+raw XML on both sides (aiohttp's WebSocket client, `rawxmpp.RawClient`)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+
+from meerkat.c2s.session import C2SSession
+from meerkat.modules import DEFAULT_MODULES
+from meerkat.server import Node
+from meerkat.xmpp import ns
+from meerkat.xmpp.element import Element
+from meerkat.xmpp.jid import Jid
+from meerkat.xmpp.sasl.scram import ScramClient
+from meerkat.xmpp.sasl.scram import crypto as scram_crypto
+
+from .conftest import NodeFactory
+from .rawxmpp import RawClient, logged_in
+from .test_im_with_slixmpp import wait_for
+from .test_stream_management import resume_raw, wait_detached
+from .test_websocket import WsClient, connect, ws_listen
+
+SM = f"xmlns='{ns.SM}'"
+Client = WsClient | RawClient
+
+
+@pytest.fixture
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def ws_node(start_node: NodeFactory) -> Node:
+    """Default modules; stream management resumable for 2 s; c2s (STARTTLS) and WebSocket."""
+    modules: dict[str, object] = {name: {} for name in DEFAULT_MODULES}
+    modules["mod_stream_management"] = {"resume_timeout": 2}
+    return await start_node(listen=ws_listen(), modules=modules)
+
+
+async def say(client: Client, data: str) -> None:
+    if isinstance(client, WsClient):
+        await client.send(data)
+    else:
+        client.send(data)
+
+
+async def ws_login(session: aiohttp.ClientSession, node: Node, user: str, res: str) -> WsClient:
+    client = await connect(session, node)
+    await client.login(user, res)
+    return client
+
+
+async def tcp_login(node: Node, user: str, res: str) -> RawClient:
+    return await logged_in(node.c2s_port(0), user, res)
+
+
+def chat(to: str, body: str, extra: str = "") -> str:
+    return (
+        f"<message xmlns='{ns.CLIENT}' to='{to}' type='chat'><body>{body}</body>{extra}</message>"
+    )
+
+
+def presence_from(
+    jid: str, ptype: str | None = None, show: str | None = None
+) -> Callable[[Element], bool]:
+    def match(el: Element) -> bool:
+        return (
+            el.name == "presence"
+            and el.attrs.get("from") == jid
+            and el.attrs.get("type") == ptype
+            and (show is None or el.find_text("show") == show)
+        )
+
+    return match
+
+
+async def roster(client: Client) -> dict[str, str]:
+    """The client's roster: contact -> subscription."""
+    rid = secrets.token_hex(4)
+    await say(
+        client, f"<iq xmlns='{ns.CLIENT}' type='get' id='{rid}'><query xmlns='{ns.ROSTER}'/></iq>"
+    )
+    reply = await client.expect(lambda e: e.name == "iq" and e.attrs.get("id") == rid)
+    query = reply.find("query", ns.ROSTER)
+    assert query is not None, reply
+    return {item.attrs["jid"]: item.attrs.get("subscription", "") for item in query.elements()}
+
+
+async def subscribe(asker: Client, asker_bare: str, approver: Client, approver_bare: str) -> None:
+    """`asker` subscribes to `approver`'s presence, `approver` approves."""
+    await say(asker, f"<presence xmlns='{ns.CLIENT}' to='{approver_bare}' type='subscribe'/>")
+    request = await approver.expect(
+        lambda e: e.name == "presence" and e.attrs.get("type") == "subscribe"
+    )
+    assert request.attrs["from"] == asker_bare
+    await say(approver, f"<presence xmlns='{ns.CLIENT}' to='{asker_bare}' type='subscribed'/>")
+
+
+async def befriend(ws: Client, tcp: RawClient) -> None:
+    """Both available, then a mutual subscription (alice on `ws`, bob on `tcp`)."""
+    await say(ws, f"<presence xmlns='{ns.CLIENT}'/>")
+    await ws.expect(presence_from(ws.jid))
+    tcp.send("<presence/>")
+    await tcp.expect(presence_from(tcp.jid))
+    await subscribe(ws, "alice@localhost", tcp, "bob@localhost")
+    await ws.expect(presence_from(tcp.jid))  # bob's current presence, once subscribed
+    await subscribe(tcp, "bob@localhost", ws, "alice@localhost")
+    await tcp.expect(presence_from(ws.jid))
+    assert (await roster(ws))["bob@localhost"] == "both"
+    assert (await roster(tcp))["alice@localhost"] == "both"
+
+
+async def next_stanza(client: Client) -> Element:
+    """The next element, whatever it is (no skipping)."""
+    event = await client.next_event()
+    assert isinstance(event, Element), event
+    return event
+
+
+# -- roster and presence ------------------------------------------------------------------------
+async def test_a_websocket_user_and_a_tcp_user_subscribe_and_see_each_others_presence(
+    ws_node: Node, http_session: aiohttp.ClientSession
+) -> None:
+    alice = await ws_login(http_session, ws_node, "alice", "web")
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    await befriend(alice, bob)
+
+    bob.send("<presence><show>away</show><status>lunch</status></presence>")
+    got = await alice.expect(presence_from(bob.jid, show="away"))
+    assert got.xmlns == ns.CLIENT and got.find_text("status") == "lunch"
+    await say(alice, f"<presence xmlns='{ns.CLIENT}'><show>dnd</show></presence>")
+    await bob.expect(presence_from(alice.jid, show="dnd"))
+
+    # A roster push reaches the WebSocket resource when the TCP resource changes the roster.
+    second = await tcp_login(ws_node, "alice", "tcp")
+    second.send(
+        f"<iq type='set' id='ren'><query xmlns='{ns.ROSTER}'>"
+        "<item jid='bob@localhost' name='Bobby'/></query></iq>"
+    )
+    push = await alice.expect(lambda e: e.name == "iq" and e.attrs.get("type") == "set")
+    item = push.find("query", ns.ROSTER).find("item")  # type: ignore[union-attr]
+    assert item is not None and item.attrs["name"] == "Bobby"
+    assert item.attrs["subscription"] == "both"
+    await second.close()
+    await alice.close()
+    await bob.close()
+
+
+@pytest.mark.parametrize("ending", ["close-element", "aborted-socket"])
+async def test_the_contacts_of_a_websocket_user_see_it_go_unavailable(
+    ws_node: Node, http_session: aiohttp.ClientSession, ending: str
+) -> None:
+    alice = await ws_login(http_session, ws_node, "alice", "web")
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    await befriend(alice, bob)
+    if ending == "close-element":
+        await alice.send(f"<close xmlns='{ns.WEBSOCKET}'/>")
+        closed = await alice.next_event()
+        assert not isinstance(closed, Element), closed
+    else:
+        alice.abort()
+    await bob.expect(presence_from(alice.jid, "unavailable"))
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_tcp_user_going_offline_is_seen_by_its_websocket_contact(
+    ws_node: Node, http_session: aiohttp.ClientSession
+) -> None:
+    alice = await ws_login(http_session, ws_node, "alice", "web")
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    await befriend(alice, bob)
+    await bob.close()
+    await alice.expect(presence_from("bob@localhost/tcp", "unavailable"))
+    await alice.close()
+
+
+# -- carbons --------------------------------------------------------------------------------------
+def forwarded(el: Element, kind: str) -> Element | None:
+    """The message inside a <received/> or <sent/> carbon, None when `el` is not one."""
+    wrapper = el.find(kind, ns.CARBONS) if el.name == "message" else None
+    if wrapper is None:
+        return None
+    fwd = wrapper.find("forwarded", "urn:xmpp:forward:0")
+    assert fwd is not None
+    return fwd.find("message", ns.CLIENT)
+
+
+async def enable_carbons(client: Client) -> None:
+    await say(
+        client, f"<iq xmlns='{ns.CLIENT}' type='set' id='cc'><enable xmlns='{ns.CARBONS}'/></iq>"
+    )
+    reply = await client.expect(lambda e: e.name == "iq" and e.attrs.get("id") == "cc")
+    assert reply.attrs["type"] == "result", reply
+
+
+async def carbon(client: Client, kind: str) -> Element:
+    el = await client.expect(lambda e: forwarded(e, kind) is not None)
+    assert el.attrs["from"] == "alice@localhost"
+    inner = forwarded(el, kind)
+    assert inner is not None
+    return inner
+
+
+async def test_carbons_flow_between_a_websocket_resource_and_a_tcp_resource(
+    ws_node: Node, http_session: aiohttp.ClientSession
+) -> None:
+    web = await ws_login(http_session, ws_node, "alice", "web")
+    tcp = await tcp_login(ws_node, "alice", "tcp")
+    bob = await tcp_login(ws_node, "bob", "b")
+    await enable_carbons(web)
+    await enable_carbons(tcp)
+
+    bob.send(chat("alice@localhost/tcp", "to tcp"))
+    copy = await carbon(web, "received")
+    assert (copy.attrs["from"], copy.attrs["to"]) == ("bob@localhost/b", "alice@localhost/tcp")
+    assert copy.find_text("body") == "to tcp"
+    bob.send(chat("alice@localhost/web", "to web"))
+    assert (await carbon(tcp, "received")).find_text("body") == "to web"
+    assert (await web.expect("message")).find_text("body") == "to web"
+
+    await web.send(chat("bob@localhost/b", "from web"))
+    copy = await carbon(tcp, "sent")
+    assert (copy.attrs["from"], copy.find_text("body")) == ("alice@localhost/web", "from web")
+    tcp.send(chat("bob@localhost/b", "from tcp"))
+    copy = await carbon(web, "sent")
+    assert (copy.attrs["from"], copy.find_text("body")) == ("alice@localhost/tcp", "from tcp")
+
+    hints = f"<private xmlns='{ns.CARBONS}'/><no-copy xmlns='urn:xmpp:hints'/>"
+    await web.send(chat("bob@localhost/b", "private", hints))
+    await web.send(chat("bob@localhost/b", "public again"))
+    at_bob = [(await bob.expect("message")).find_text("body") for _ in range(4)]
+    assert at_bob == ["from web", "from tcp", "private", "public again"]
+    # The first copy after the private message is of the next one: none was made of it.
+    assert (await carbon(tcp, "sent")).find_text("body") == "public again"
+    for client in (web, tcp, bob):
+        await client.close()
+
+
+# -- client state indication ----------------------------------------------------------------------
+async def sync(client: Client) -> None:
+    """Once this returns, the server has read everything sent before and the client has read
+    everything the server sent before."""
+    pid = secrets.token_hex(4)
+    await say(
+        client,
+        f"<iq xmlns='{ns.CLIENT}' type='get' id='{pid}' to='localhost'>"
+        "<ping xmlns='urn:xmpp:ping'/></iq>",
+    )
+    await client.expect(lambda e: e.name == "iq" and e.attrs.get("id") == pid)
+
+
+def held_by_csi(node: Node, jid: str) -> list[Element]:
+    """What XEP-0352 holds for a session (read from the node: an IQ result would flush it)."""
+    record = node.sessions.session(Jid.parse(jid))
+    assert record is not None
+    handle = node.sessions.local_handle(record.sid)
+    assert isinstance(handle, C2SSession)
+    held: dict[object, Element] = handle.state("mod_csi").get("held", {})
+    return list(held.values())
+
+
+async def nothing_arrives(client: Client, seconds: float = 0.2) -> None:
+    with pytest.raises(TimeoutError):
+        await client.next_event(seconds)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "tcp"])
+async def test_an_inactive_client_gets_presence_late_and_messages_at_once(
+    ws_node: Node, http_session: aiohttp.ClientSession, transport: str
+) -> None:
+    alice: Client
+    if transport == "websocket":
+        alice = await ws_login(http_session, ws_node, "alice", "web")
+    else:
+        alice = await tcp_login(ws_node, "alice", "web")
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    await befriend(alice, bob)
+    await sync(alice)
+    await say(alice, f"<inactive xmlns='{ns.CSI}'/>")
+    await sync(alice)
+    bob.send("<presence><show>away</show></presence>")
+    await wait_for(lambda: bool(held_by_csi(ws_node, alice.jid)))
+    await nothing_arrives(alice)
+    await say(alice, f"<active xmlns='{ns.CSI}'/>")
+    assert (await next_stanza(alice)).find_text("show") == "away"
+
+    await say(alice, f"<inactive xmlns='{ns.CSI}'/>")
+    await sync(alice)
+    bob.send("<presence><show>dnd</show></presence>")
+    await wait_for(lambda: bool(held_by_csi(ws_node, alice.jid)))
+    bob.send(chat(alice.jid, "urgent"))
+    held, message = await next_stanza(alice), await next_stanza(alice)
+    assert held.name == "presence" and held.find_text("show") == "dnd"
+    assert message.name == "message" and message.find_text("body") == "urgent"
+
+    fresh = await connect(http_session, ws_node)
+    await fresh.open_stream()
+    await fresh.scram("carol")
+    features = await fresh.open_stream()
+    assert features.find("csi", ns.CSI) is not None, "CSI is offered after authentication"
+    for client in (alice, bob, fresh):
+        await client.close()
+
+
+# -- stream management ----------------------------------------------------------------------------
+async def ws_sm_client(
+    session: aiohttp.ClientSession, node: Node, user: str = "alice"
+) -> tuple[WsClient, str]:
+    """Logged in over WebSocket, available, SM enabled with resumption: (client, SM-ID)."""
+    client = await ws_login(session, node, user, "web")
+    await client.send(f"<presence xmlns='{ns.CLIENT}'/>")
+    await client.expect("presence")
+    await client.send(f"<enable {SM} resume='true'/>")
+    enabled = await client.expect("enabled", ns.SM)
+    assert enabled.attrs["resume"] in ("true", "1")
+    return client, enabled.attrs["id"]
+
+
+async def bodies(client: Client, count: int) -> list[str]:
+    out: list[str] = []
+    while len(out) < count:
+        out.append((await client.expect("message")).find_text("body") or "")
+    return out
+
+
+async def ack_without_more_messages(client: Client) -> int:
+    """Request an ack; every element before <a/> must not be a message. Returns h."""
+    await say(client, f"<r {SM}/>")
+    while True:
+        event = await client.next_event()
+        assert isinstance(event, Element), event
+        assert event.name != "message", f"unexpected extra message {event}"
+        if event.name == "a" and event.xmlns == ns.SM:
+            return int(event.attrs["h"])
+
+
+async def ws_resume(
+    session: aiohttp.ClientSession, node: Node, smid: str, h: int
+) -> tuple[WsClient, Element]:
+    client = await connect(session, node)
+    await client.open_stream()
+    assert (await client.scram("alice")).name == "success"
+    await client.open_stream()
+    await client.send(f"<resume {SM} previd='{smid}' h='{h}'/>")
+    reply = await client.expect(lambda e: e.xmlns == ns.SM and e.name in ("resumed", "failed"))
+    return client, reply
+
+
+async def test_stream_management_counts_over_websocket(
+    ws_node: Node, http_session: aiohttp.ClientSession
+) -> None:
+    alice, _ = await ws_sm_client(http_session, ws_node)
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    assert await ack_without_more_messages(alice) == 0
+    for i in range(3):
+        await alice.send(chat("bob@localhost/tcp", f"a{i}"))
+    assert await bodies(bob, 3) == ["a0", "a1", "a2"]
+    assert await ack_without_more_messages(alice) == 3
+    bob.send(chat(alice.jid, "b0"))
+    assert await bodies(alice, 1) == ["b0"]
+    await alice.send(f"<a {SM} h='1'/>")
+    await alice.send(f"<a {SM} h='5'/>")  # more than the server sent
+    error = await alice.expect("error", ns.STREAM)
+    assert error.find("undefined-condition", ns.STREAMS_ERRORS) is not None
+    assert error.find("handled-count-too-high", ns.SM) is not None
+    await bob.close()
+
+
+async def test_a_dropped_websocket_resumes_on_a_new_websocket_with_every_message_once(
+    ws_node: Node, http_session: aiohttp.ClientSession
+) -> None:
+    alice, smid = await ws_sm_client(http_session, ws_node)
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    for i in range(1, 4):
+        bob.send(chat(alice.jid, f"m{i}"))
+    assert await bodies(alice, 3) == ["m1", "m2", "m3"]
+    await alice.send(f"<a {SM} h='2'/>")  # m3 arrived but was not acknowledged
+    await alice.send(chat("bob@localhost/tcp", "before the tunnel"))
+    assert await bodies(bob, 1) == ["before the tunnel"]
+    alice.abort()
+    for i in range(4, 7):  # some before the server noticed, some after
+        bob.send(chat(alice.jid, f"m{i}"))
+        await asyncio.sleep(0.02)
+    await wait_detached(ws_node, "alice")
+    bob.send(chat(alice.jid, "m7"))
+
+    new, resumed = await ws_resume(http_session, ws_node, smid, h=2)
+    assert resumed.name == "resumed" and resumed.attrs["previd"] == smid
+    assert resumed.attrs["h"] == "1"  # "before the tunnel" (<presence/> preceded <enable/>)
+    assert await bodies(new, 5) == ["m3", "m4", "m5", "m6", "m7"]
+    assert await ack_without_more_messages(new) == 1  # the count goes on from the old stream
+    await new.send(chat("bob@localhost/tcp", "back"))
+    assert await bodies(bob, 1) == ["back"]
+    assert await ack_without_more_messages(new) == 2
+    records = [r for r in ws_node.sessions.all_sessions() if r.jid.local == "alice"]
+    assert len(records) == 1 and str(records[0].jid) == alice.jid
+    await new.close()
+    await bob.close()
+
+
+@pytest.mark.parametrize("direction", ["websocket-to-tcp", "tcp-to-websocket"])
+async def test_a_stream_management_session_moves_between_transports(
+    ws_node: Node, http_session: aiohttp.ClientSession, direction: str
+) -> None:
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    if direction == "websocket-to-tcp":
+        ws, smid = await ws_sm_client(http_session, ws_node)
+        jid = ws.jid
+        bob.send(chat(jid, "seen"))
+        assert await bodies(ws, 1) == ["seen"]
+        ws.abort()
+    else:
+        tcp = await tcp_login(ws_node, "alice", "web")
+        jid = tcp.jid
+        tcp.send("<presence/>")
+        await tcp.expect("presence")
+        tcp.send(f"<enable {SM} resume='true'/>")
+        smid = (await tcp.expect("enabled")).attrs["id"]
+        bob.send(chat(jid, "seen"))
+        assert await bodies(tcp, 1) == ["seen"]
+        tcp.writer.transport.abort()
+    await wait_detached(ws_node, "alice")
+    bob.send(chat(jid, "while away"))
+    new: Client
+    if direction == "websocket-to-tcp":
+        new, resumed = await resume_raw(ws_node, smid, h=0)
+    else:
+        new, resumed = await ws_resume(http_session, ws_node, smid, h=0)
+    assert resumed.name == "resumed"
+    assert await bodies(new, 2) == ["seen", "while away"]
+    await say(new, chat("bob@localhost/tcp", "moved"))
+    got = await bob.expect("message")
+    assert got.attrs["from"] == jid and got.find_text("body") == "moved"
+    assert await ack_without_more_messages(new) == 1
+    await new.close()
+    await bob.close()
+
+
+# -- SASL2 and Bind 2 -----------------------------------------------------------------------------
+async def ws_sasl2(client: WsClient, inline: str) -> Element:
+    """SCRAM-SHA-256 over SASL2 with inline requests; <success/> (signature checked)."""
+    scram = ScramClient("SCRAM-SHA-256", "alice", secrets.token_urlsafe(18))
+    first = base64.b64encode(scram.client_first()).decode()
+    await client.send(
+        f"<authenticate xmlns='{ns.SASL2}' mechanism='SCRAM-SHA-256'>"
+        f"<initial-response>{first}</initial-response>"
+        "<user-agent id='0b5b7d6e-1f3c-4a8e-9b2d-5c6f7a8b9c0d'><software>ws</software>"
+        f"</user-agent>{inline}</authenticate>"
+    )
+    challenge = await client.expect("challenge", ns.SASL2)
+    server_first = scram.receive_server_first(base64.b64decode(challenge.text))
+    salted = scram_crypto.salted_password(
+        scram.hash,
+        scram_crypto.prepare_password("secret"),
+        server_first.salt,
+        server_first.iterations,
+    )
+    final = base64.b64encode(scram.client_final(salted)).decode()
+    await client.send(f"<response xmlns='{ns.SASL2}'>{final}</response>")
+    success = await client.expect(lambda e: e.xmlns == ns.SASL2)
+    assert success.name == "success", success
+    scram.receive_server_final(base64.b64decode(success.find_text("additional-data") or ""))
+    return success
+
+
+async def test_sasl2_with_bind2_and_inline_resumption_work_over_websocket(
+    ws_node: Node, http_session: aiohttp.ClientSession
+) -> None:
+    client = await connect(http_session, ws_node)
+    features = await client.open_stream()
+    auth = features.find("authentication", ns.SASL2)
+    assert auth is not None, "SASL2 is offered on WebSocket as on TCP"
+    assert "SCRAM-SHA-256" in [m.text for m in auth.find_all("mechanism")]
+    inline = auth.find("inline")
+    assert inline is not None and inline.find("bind", ns.BIND2) is not None
+    assert inline.find("sm", ns.SM) is not None
+    bind = f"<bind xmlns='{ns.BIND2}'><tag>web</tag><enable {SM} resume='true'/></bind>"
+    success = await ws_sasl2(client, bind)
+    jid = success.find_text("authorization-identifier", ns.SASL2) or ""
+    assert jid.startswith("alice@localhost/web.")
+    enabled = success.find("bound", ns.BIND2).find("enabled", ns.SM)  # type: ignore[union-attr]
+    assert enabled is not None
+    after = await client.expect("features", ns.STREAM)  # no stream restart
+    assert after.find("bind", ns.BIND) is None
+
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    bob.send(chat(jid, "lost in flight"))
+    assert await bodies(client, 1) == ["lost in flight"]
+    client.abort()
+    await wait_detached(ws_node, "alice")
+    again = await connect(http_session, ws_node)
+    await again.open_stream()
+    success = await ws_sasl2(again, f"<resume {SM} previd='{enabled.attrs['id']}' h='0'/>")
+    assert success.find("resumed", ns.SM) is not None
+    assert success.find_text("authorization-identifier", ns.SASL2) == jid
+    assert await bodies(again, 1) == ["lost in flight"]
+    await again.send(chat("bob@localhost/tcp", "resumed"))
+    assert await bodies(bob, 1) == ["resumed"]
+    await again.close()
+    await bob.close()
