@@ -92,10 +92,19 @@ class WsClient:
         assert features.xmlns == ns.STREAM
         return features
 
-    async def scram(self, username: str, password: str = "secret") -> Element:
-        client = ScramClient("SCRAM-SHA-256", username, secrets.token_urlsafe(18))
+    async def scram(
+        self,
+        username: str,
+        password: str = "secret",
+        mechanism: str = "SCRAM-SHA-256",
+        channel_binding: tuple[str, bytes] | None = None,
+    ) -> Element:
+        """SASL SCRAM (-PLUS with `channel_binding` = (type, data)); <success/> or <failure/>."""
+        client = ScramClient(
+            mechanism, username, secrets.token_urlsafe(18), channel_binding=channel_binding
+        )
         first = base64.b64encode(client.client_first()).decode()
-        await self.ws.send_str(f'<auth xmlns="{ns.SASL}" mechanism="SCRAM-SHA-256">{first}</auth>')
+        await self.ws.send_str(f'<auth xmlns="{ns.SASL}" mechanism="{mechanism}">{first}</auth>')
         challenge = await self.expect("challenge", ns.SASL)
         server_first = client.receive_server_first(base64.b64decode(challenge.text))
         salted = scram_crypto.salted_password(

@@ -12,6 +12,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import ssl
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -19,6 +20,9 @@ from aiohttp import WSMsgType, web
 from ..c2s.node import C2SNode
 from ..c2s.session import C2SSession
 from ..c2s.settings import C2SSettings
+from ..xmpp.sasl.channel_binding import available_channel_bindings
+from .tcp import TlsMaterial
+from .tls import export_channel_binding
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +49,25 @@ class WebSocketTransport:
     framed = True
 
     def __init__(
-        self, ws: web.WebSocketResponse, request: web.Request, *, idle_timeout: float | None
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        *,
+        idle_timeout: float | None,
+        tls: TlsMaterial | None = None,
     ) -> None:
         self._ws = ws
         self._request = request
         self._idle_timeout = idle_timeout
+        self._tls = tls
         peer = request.transport.get_extra_info("peername") if request.transport else None
         peer = peer or ("", 0)
         self._peer = (str(peer[0]), int(peer[1]))
-        self._secure = (
-            request.transport is not None
-            and request.transport.get_extra_info("ssl_object") is not None
+        self._ssl_object: ssl.SSLObject | None = (
+            request.transport.get_extra_info("ssl_object") if request.transport else None
         )
+        self._secure = self._ssl_object is not None
+        self._bindings: dict[str, bytes] | None = None
         self._queue: collections.deque[bytes] = collections.deque()
         self._queued = 0
         self._wakeup = asyncio.Event()
@@ -76,13 +87,20 @@ class WebSocketTransport:
 
     @property
     def tls_version(self) -> str | None:
-        if not self._secure or self._request.transport is None:
-            return None
-        obj = self._request.transport.get_extra_info("ssl_object")
-        return obj.version() if obj is not None else None
+        return self._ssl_object.version() if self._ssl_object is not None else None
 
     def channel_bindings(self) -> dict[str, bytes]:
-        return {}
+        """On wss://, the bindings of the TLS connection under the WebSocket (as on TCP)."""
+        if self._bindings is None:
+            obj = self._ssl_object
+            if obj is None or self._tls is None:
+                return {}
+            self._bindings = available_channel_bindings(
+                tls_version=obj.version(),
+                exporter=export_channel_binding(obj),
+                certificate_der=self._tls.certificate_der,
+            )
+        return self._bindings
 
     async def read(self) -> bytes:
         """The next text frame; b"" when the socket closes, errs, idles out or sends binary."""
@@ -142,10 +160,19 @@ class WebSocketTransport:
 class WebSocketEndpoint:
     """The request handler of one `mod_websockets` path; tracks its connections."""
 
-    def __init__(self, node: C2SNode, settings: C2SSettings, handler: Any) -> None:
+    def __init__(
+        self,
+        node: C2SNode,
+        settings: C2SSettings,
+        handler: Any,
+        *,
+        tls: TlsMaterial | None = None,
+    ) -> None:
         self.node = node
         self.settings = settings
         self.handler = handler
+        self.tls = tls
+        """The listener's TLS material (wss://), for channel bindings."""
         self.accepting = True
         self.connections: set[asyncio.Task[Any]] = set()
 
@@ -164,7 +191,7 @@ class WebSocketEndpoint:
         await ws.prepare(request)
         timeout = self.handler.timeout
         idle = None if timeout == "infinity" else timeout / 1000
-        transport = WebSocketTransport(ws, request, idle_timeout=idle)
+        transport = WebSocketTransport(ws, request, idle_timeout=idle, tls=self.tls)
         task = asyncio.current_task()
         assert task is not None
         self.connections.add(task)

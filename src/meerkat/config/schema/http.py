@@ -185,7 +185,11 @@ class HttpListener:
     backlog: int = field(default=1024, metadata=doc("Listen backlog of the socket."))
     tls: TlsConfig | None = field(
         default=None,
-        metadata=doc("HTTPS settings, `[listen.http.tls]`; absent = plain HTTP."),
+        metadata=doc(
+            "HTTPS settings, `[listen.http.tls]`: the listener serves `https://` and "
+            "`wss://` itself. An empty table uses the node's self-signed certificate; "
+            "absent = plain HTTP (`ws://`, for loopback or behind a TLS proxy)."
+        ),
     )
     transport: HttpTransport = field(
         default_factory=HttpTransport, metadata=doc("Connection limits.")
