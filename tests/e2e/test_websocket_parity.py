@@ -37,12 +37,17 @@ async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+UNSHAPED = {"normal": {"max_rate": 1_000_000_000}, "fast": {"max_rate": 1_000_000_000}}
+"""WebSocket sessions use the `c2s_shaper` rule ("normal" for users): unshaped here, as the
+TCP listeners of the tests are ("shaper": "none")."""
+
+
 @pytest.fixture
 async def ws_node(start_node: NodeFactory) -> Node:
     """Default modules; stream management resumable for 2 s; c2s (STARTTLS) and WebSocket."""
     modules: dict[str, object] = {name: {} for name in DEFAULT_MODULES}
     modules["mod_stream_management"] = {"resume_timeout": 2}
-    return await start_node(listen=ws_listen(), modules=modules)
+    return await start_node(listen=ws_listen(), modules=modules, shaper=UNSHAPED)
 
 
 async def say(client: Client, data: str) -> None:
@@ -181,6 +186,44 @@ async def test_a_tcp_user_going_offline_is_seen_by_its_websocket_contact(
     await bob.close()
     await alice.expect(presence_from("bob@localhost/tcp", "unavailable"))
     await alice.close()
+
+
+@pytest.mark.parametrize("transport", ["websocket", "tcp"])
+async def test_users_subscribing_to_each_other_at_the_same_moment_both_end_with_both(
+    ws_node: Node, http_session: aiohttp.ClientSession, transport: str
+) -> None:
+    """Regression: the receiver's roster item was written from the sender's task without a lock,
+    so simultaneous subscription presences from each side could lose one side's change (seen
+    with @xmpp/client over WebSocket, equally over TCP)."""
+    for _ in range(6):
+        alice: Client
+        if transport == "websocket":
+            alice = await ws_login(http_session, ws_node, "alice", "a")
+        else:
+            alice = await tcp_login(ws_node, "alice", "a")
+        bob = await tcp_login(ws_node, "bob", "b")
+        for client in (alice, bob):
+            await say(client, f"<presence xmlns='{ns.CLIENT}'/>")
+            await client.expect(presence_from(client.jid))
+        for ptype in ("subscribe", "subscribed"):
+            await say(alice, f"<presence xmlns='{ns.CLIENT}' to='bob@localhost' type='{ptype}'/>")
+            bob.send(f"<presence to='alice@localhost' type='{ptype}'/>")
+            if ptype == "subscribe":
+                await alice.expect(presence_from("bob@localhost", "subscribe"))
+                await bob.expect(presence_from("alice@localhost", "subscribe"))
+        await alice.expect(presence_from(bob.jid), timeout=2)
+        await bob.expect(presence_from(alice.jid), timeout=2)
+        assert (await roster(alice))["bob@localhost"] == "both"
+        assert (await roster(bob))["alice@localhost"] == "both"
+        for client, contact in ((alice, "bob@localhost"), (bob, "alice@localhost")):
+            await say(
+                client,
+                f"<iq xmlns='{ns.CLIENT}' type='set' id='rm'><query xmlns='{ns.ROSTER}'>"
+                f"<item jid='{contact}' subscription='remove'/></query></iq>",
+            )
+            await client.expect(lambda e: e.name == "iq" and e.attrs.get("id") == "rm")
+        await alice.close()
+        await bob.close()
 
 
 # -- carbons --------------------------------------------------------------------------------------

@@ -7,12 +7,20 @@ unavailable). Items that only carry an inbound request stay hidden from the rost
 (COMPAT: MongooseIM), and the request is re-delivered when the user next becomes available.
 The roster version is a counter stored with each change; a get with the current ``ver`` is
 answered with an empty result.
+
+Concurrency: a user's roster is written from the user's session (sent subscriptions, roster
+sets) and from the sender's task (received subscriptions, run by the router), so each
+read-modify-write of one user's items holds that user's lock; routing happens outside it (two
+users subscribing to each other at once would otherwise wait for each other's lock).
+TODO: the lock is per node; a contact on another node writes without it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,6 +66,20 @@ class RosterModule(Module):
         super().__init__(ctx, config)
         self.config: RosterConfig = config
         self._push_ids = itertools.count(1)
+        self._locks: dict[Jid, tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, user: Jid) -> AsyncIterator[None]:
+        """Hold `user`'s roster lock; the lock exists while someone holds or awaits it."""
+        lock, users = self._locks.setdefault(user, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[user]
 
     @property
     def store(self) -> RosterStore:
@@ -103,14 +125,15 @@ class RosterModule(Module):
         return wire.query(visible, version if client_ver is not None else None)
 
     async def _update(self, user: Jid, contact: Jid, name: str, groups: tuple[str, ...]) -> None:
-        old = await self.store.get_item(user_key(user), str(contact))
-        if old is None:
-            item = RosterItem(str(contact), name, groups=groups)
-        else:
-            item = RosterItem(
-                old.jid, name, old.subscription, old.ask, groups, old.approved, old.askmessage
-            )
-        await self._save(user, item)
+        async with self._locked(user):
+            old = await self.store.get_item(user_key(user), str(contact))
+            if old is None:
+                item = RosterItem(str(contact), name, groups=groups)
+            else:
+                item = RosterItem(
+                    old.jid, name, old.subscription, old.ask, groups, old.approved, old.askmessage
+                )
+            await self._save(user, item)
 
     async def _remove(self, user: Jid, contact: Jid) -> None:
         """§2.5: cancel both subscriptions, delete the item, push the removal."""
@@ -179,12 +202,13 @@ class RosterModule(Module):
         if ptype not in SUBSCRIPTION_TYPES:
             return None
         user, contact = acc.from_jid.bare, acc.to_jid.bare
-        item = await self.store.get_item(user_key(user), str(contact))
-        old = wire.state_of(item)
-        result = outbound(old, ptype)
-        if result.changed:
-            base = item if item is not None else RosterItem(str(contact))
-            await self._apply(user, item, base, result.state)
+        async with self._locked(user):
+            item = await self.store.get_item(user_key(user), str(contact))
+            old = wire.state_of(item)
+            result = outbound(old, ptype)
+            if result.changed:
+                base = item if item is not None else RosterItem(str(contact))
+                await self._apply(user, item, base, result.state)
         acc.element.attrs["from"] = str(user)
         acc.element.attrs["to"] = str(contact)
         acc.from_jid, acc.to_jid = user, contact
@@ -200,14 +224,15 @@ class RosterModule(Module):
         user, contact = acc.to_jid.bare, acc.from_jid.bare
         if ptype not in SUBSCRIPTION_TYPES or not user.local:
             return None
-        item = await self.store.get_item(user_key(user), str(contact))
-        old = wire.state_of(item)
-        result = inbound(old, ptype)
-        if result.changed:
-            base = item if item is not None else RosterItem(str(contact))
-            if ptype == "subscribe":
-                base = replace(base, askmessage=acc.element.find_text("status") or "")
-            await self._apply(user, item, base, result.state)
+        async with self._locked(user):
+            item = await self.store.get_item(user_key(user), str(contact))
+            old = wire.state_of(item)
+            result = inbound(old, ptype)
+            if result.changed:
+                base = item if item is not None else RosterItem(str(contact))
+                if ptype == "subscribe":
+                    base = replace(base, askmessage=acc.element.find_text("status") or "")
+                await self._apply(user, item, base, result.state)
         acc.scratch["roster_in"] = result.deliver
         if result.deliver:
             acc.element.attrs["to"] = str(user)
