@@ -1,0 +1,71 @@
+"""An independent client over WebSocket: @xmpp/client 0.14 under Node (tests/js), beside
+another @xmpp/client on TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from meerkat.modules import DEFAULT_MODULES
+
+from .conftest import NodeFactory
+from .test_sasl2 import JS_DIR, js_client_or_skip
+from .test_websocket import ws_listen, ws_url
+
+
+async def websocket_flags(executable: str) -> list[str]:
+    """@xmpp/websocket uses the global WebSocket: Node 22 has it, Node 20 behind a flag."""
+    probe = await asyncio.create_subprocess_exec(
+        executable, "-p", "typeof WebSocket", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(probe.communicate(), 30)
+    if out.decode().strip() == "function":
+        return []
+    return ["--experimental-websocket", "--no-warnings"]
+
+
+async def test_xmpp_js_over_websocket_chats_with_a_tcp_client_and_resumes_a_dropped_socket(
+    start_node: NodeFactory,
+) -> None:
+    """tests/js/websocket_im_sm.mjs: alice (ws://) and bob (direct TLS) subscribe to each other,
+    see presence changes, exchange messages; alice's WebSocket is closed under her without
+    <close/> while bob keeps writing; her client resumes on a new WebSocket and gets every
+    message once, in order."""
+    executable = js_client_or_skip()
+    modules: dict[str, object] = {name: {} for name in DEFAULT_MODULES}
+    modules["mod_stream_management"] = {"resume_timeout": 10}
+    listen = ws_listen()
+    listen["c2s"][0]["tls"] = {"mode": "tls"}
+    node = await start_node(listen=listen, modules=modules)
+    env = {**os.environ, "NODE_TLS_REJECT_UNAUTHORIZED": "0"}  # bob's TLS: self-signed cert
+    proc = await asyncio.create_subprocess_exec(
+        executable,
+        *await websocket_flags(executable),
+        str(JS_DIR / "websocket_im_sm.mjs"),
+        ws_url(node).replace("http://", "ws://"),
+        str(node.c2s_port(0)),
+        "localhost",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=JS_DIR,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    assert report["errors"] == [], json.dumps(report, indent=1)
+    assert report["alice_transport"] == "Socket"
+    assert report["alice_jid"].startswith("alice@localhost/web.")  # Bind 2: tag + suffix
+    assert report["bob_jid"].startswith("bob@localhost/tcp.")
+    assert report["sm_enabled"] and report["sm_id"]
+    assert report["alice_received"] == ["hello from tcp"] + [f"b{i}" for i in range(10)]
+    assert report["bob_received"] == ["hello from ws", "back"]
+    assert report["resumed"] == 1
+    assert report["jid_after"] == report["alice_jid"]
+    logins = report["alice_logins"]
+    assert len(logins) == 2 and logins[1]["resume"], logins  # the second login resumed inline
+    away = {"from": report["bob_jid"], "type": "available", "show": "away"}
+    assert away in report["alice_saw"]
+    chatty = {"from": report["alice_jid"], "type": "available", "show": "chat"}
+    assert chatty in report["bob_saw"]
