@@ -488,6 +488,28 @@ async def test_a_stream_management_session_moves_between_transports(
     await bob.close()
 
 
+@pytest.mark.parametrize("transport", ["websocket", "tcp"])
+async def test_a_stanza_over_the_size_limit_ends_a_resumable_session_for_good(
+    ws_node: Node, http_session: aiohttp.ClientSession, transport: str
+) -> None:
+    """policy-violation, then the stream is closed and the session is not kept for resumption
+    (before: aiohttp refused the frame with close code 1009, which looked like a lost socket)."""
+    client: Client
+    if transport == "websocket":
+        client, _ = await ws_sm_client(http_session, ws_node)
+    else:
+        client = await tcp_login(ws_node, "alice", "web")
+        client.send(f"<enable {SM} resume='true'/>")
+        await client.expect("enabled")
+    big = "x" * 70_000  # general.max_stanza_size is 65536
+    await say(client, chat("bob@localhost", big))
+    error = await client.expect(lambda e: e.name == "error" and e.xmlns == ns.STREAM)
+    assert error.find("policy-violation", ns.STREAMS_ERRORS) is not None
+    with pytest.raises((ConnectionError, TimeoutError)):
+        await client.expect("never")  # then the stream ends
+    await wait_for(lambda: not ws_node.sessions.user_sessions(Jid("alice", "localhost")))
+
+
 # -- SASL2 and Bind 2 -----------------------------------------------------------------------------
 async def ws_sasl2(client: WsClient, inline: str) -> Element:
     """SCRAM-SHA-256 over SASL2 with inline requests; <success/> (signature checked)."""

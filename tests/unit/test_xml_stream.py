@@ -121,6 +121,22 @@ def test_a_stanza_over_the_size_limit_is_refused_while_it_is_still_arriving() ->
     assert err.value.condition == "policy-violation"
 
 
+@pytest.mark.parametrize("framed", [False, True])
+def test_a_stanza_over_the_size_limit_is_refused_when_it_arrives_whole(framed: bool) -> None:
+    parser = XmlStream(max_stanza_size=65536, framed=framed)
+    if framed:
+        parser.feed(
+            b'<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>'
+        )
+    else:
+        parser.feed(
+            b"<stream:stream xmlns='jabber:client' xmlns:stream='" + ns.STREAM.encode() + b"'>"
+        )
+    with pytest.raises(StreamError) as err:
+        parser.feed(b'<message xmlns="jabber:client"><body>' + b"x" * 70000 + b"</body></message>")
+    assert err.value.condition == "policy-violation"
+
+
 def test_many_small_stanzas_do_not_add_up_to_the_size_limit() -> None:
     parser = opened(max_stanza_size=1000)
     for _ in range(100):

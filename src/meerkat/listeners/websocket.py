@@ -27,6 +27,8 @@ from .tls import export_channel_binding
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "xmpp"
+FRAME_LIMIT_FACTOR = 4
+"""Largest frame read, in units of the stanza size limit (a frame is one stanza plus framing)."""
 
 
 def websocket_settings(base: C2SSettings, handler: Any, *, tls: bool) -> C2SSettings:
@@ -186,7 +188,10 @@ class WebSocketEndpoint:
         ws = web.WebSocketResponse(
             protocols=(SUBPROTOCOL,),
             heartbeat=ping / 1000 if ping else None,
-            max_msg_size=self.settings.max_stanza_size,
+            # The XML parser enforces max_stanza_size with a policy-violation stream error, as
+            # on TCP; aiohttp's own limit (close code 1009, no stream error) only stops frames
+            # far beyond it before they are buffered whole.
+            max_msg_size=FRAME_LIMIT_FACTOR * self.settings.max_stanza_size,
         )
         await ws.prepare(request)
         timeout = self.handler.timeout

@@ -175,6 +175,9 @@ class XmlStream:
         el = self._stack.pop()
         level = len(self._stack)
         if level == 1:
+            # A whole stanza in one chunk (always so on WebSocket) passes no other size check.
+            if self._parser.CurrentByteIndex - self._stanza_start > self.max_stanza_size:
+                raise StreamError("policy-violation", "stanza too big")
             if not (self.framed and el.xmlns == ns.WEBSOCKET and el.name in ("open", "close")):
                 self._events.append(el)
         elif level == 0 and not self.framed:
