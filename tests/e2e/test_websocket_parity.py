@@ -488,6 +488,54 @@ async def test_a_stream_management_session_moves_between_transports(
     await bob.close()
 
 
+async def test_resuming_a_live_websocket_session_closes_the_old_websocket_with_conflict(
+    ws_node: Node, http_session: aiohttp.ClientSession
+) -> None:
+    """The client thinks its socket is dead, the server does not know yet: the new stream takes
+    the session over; the old WebSocket gets <conflict/>, <close/> and the close handshake."""
+    old, smid = await ws_sm_client(http_session, ws_node)
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    bob.send(chat(old.jid, "one"))
+    assert await bodies(old, 1) == ["one"]
+    new, resumed = await ws_resume(http_session, ws_node, smid, h=0)
+    assert resumed.name == "resumed"
+    error = await old.expect("error", ns.STREAM)
+    assert error.find("conflict", ns.STREAMS_ERRORS) is not None
+    closed = await old.next_event()
+    assert not isinstance(closed, Element), closed  # <close/>
+    msg = await old.ws.receive(timeout=5)
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert await bodies(new, 1) == ["one"]  # never acknowledged: sent again
+    bob.send(chat(old.jid, "two"))
+    assert await bodies(new, 1) == ["two"]
+    assert len(ws_node.sessions.user_sessions(Jid("alice", "localhost"))) == 1
+    await new.close()
+    await bob.close()
+
+
+async def test_the_server_asks_a_websocket_client_for_acks_and_counts_its_answers(
+    ws_node: Node, http_session: aiohttp.ClientSession
+) -> None:
+    """ack_freq = 1 (the default): an <r/> follows each stanza; <a/> releases the buffer."""
+    alice, smid = await ws_sm_client(http_session, ws_node)
+    bob = await tcp_login(ws_node, "bob", "tcp")
+    for i in range(3):
+        bob.send(chat(alice.jid, f"m{i}"))
+        message = await next_stanza(alice)
+        assert message.name == "message" and message.find_text("body") == f"m{i}"
+        request = await next_stanza(alice)
+        assert (request.name, request.xmlns) == ("r", ns.SM)
+        await alice.send(f"<a {SM} h='{i + 1}'/>")
+    await sync(alice)
+    alice.abort()
+    await wait_detached(ws_node, "alice")
+    new, resumed = await ws_resume(http_session, ws_node, smid, h=3)
+    assert resumed.name == "resumed"
+    assert await ack_without_more_messages(new) == 1  # the ping of `sync`; nothing re-sent
+    await new.close()
+    await bob.close()
+
+
 @pytest.mark.parametrize("transport", ["websocket", "tcp"])
 async def test_a_stanza_over_the_size_limit_ends_a_resumable_session_for_good(
     ws_node: Node, http_session: aiohttp.ClientSession, transport: str
