@@ -7,6 +7,8 @@ import asyncio
 import json
 import os
 
+import pytest
+
 from meerkat.modules import DEFAULT_MODULES
 
 from .conftest import NodeFactory
@@ -25,10 +27,12 @@ async def websocket_flags(executable: str) -> list[str]:
     return ["--experimental-websocket", "--no-warnings"]
 
 
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
 async def test_xmpp_js_over_websocket_chats_with_a_tcp_client_and_resumes_a_dropped_socket(
-    start_node: NodeFactory,
+    start_node: NodeFactory, scheme: str
 ) -> None:
-    """tests/js/websocket_im_sm.mjs: alice (ws://) and bob (direct TLS) subscribe to each other,
+    """tests/js/websocket_im_sm.mjs: alice (ws:// or wss://, the HTTP listener's own TLS) and bob
+    (direct TLS) subscribe to each other,
     see presence changes, exchange messages; alice's WebSocket is closed under her without
     <close/> while bob keeps writing; her client resumes on a new WebSocket and gets every
     message once, in order."""
@@ -37,13 +41,15 @@ async def test_xmpp_js_over_websocket_chats_with_a_tcp_client_and_resumes_a_drop
     modules["mod_stream_management"] = {"resume_timeout": 10}
     listen = ws_listen()
     listen["c2s"][0]["tls"] = {"mode": "tls"}
+    if scheme == "wss":
+        listen["http"][0]["tls"] = {}
     node = await start_node(listen=listen, modules=modules)
-    env = {**os.environ, "NODE_TLS_REJECT_UNAUTHORIZED": "0"}  # bob's TLS: self-signed cert
+    env = {**os.environ, "NODE_TLS_REJECT_UNAUTHORIZED": "0"}  # the node's self-signed cert
     proc = await asyncio.create_subprocess_exec(
         executable,
         *await websocket_flags(executable),
         str(JS_DIR / "websocket_im_sm.mjs"),
-        ws_url(node).replace("http://", "ws://"),
+        ws_url(node).replace("http://", f"{scheme}://"),
         str(node.c2s_port(0)),
         "localhost",
         stdout=asyncio.subprocess.PIPE,

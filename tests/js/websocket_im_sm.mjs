@@ -1,4 +1,4 @@
-// @xmpp/client against a Meerkat node over WebSocket (RFC 7395): alice on ws://, bob on TCP
+// @xmpp/client against a Meerkat node over WebSocket (RFC 7395): alice on ws:// or wss://, bob on TCP
 // (direct TLS). Login, a mutual presence subscription, a presence change, messages both ways;
 // then alice's WebSocket is closed under her without <close/> and the client resumes its
 // stream-management session on a new WebSocket.
@@ -6,7 +6,8 @@
 // Usage: node [--experimental-websocket] websocket_im_sm.mjs <ws url> <direct-tls port> <domain>
 // (Node 20 has WebSocket only behind that flag; @xmpp/websocket uses the global WebSocket.)
 // Prints one JSON object: what was sent and received (tests/e2e/test_websocket_js.py checks it).
-// Run with NODE_TLS_REJECT_UNAUTHORIZED=0: bob's TLS meets the node's self-signed certificate.
+// Run with NODE_TLS_REJECT_UNAUTHORIZED=0: TLS (bob, or alice on wss://) meets the node's
+// self-signed certificate.
 
 import { client, xml } from "@xmpp/client";
 
