@@ -152,3 +152,32 @@ def test_the_http_listeners_tls_options_are_validated_where_they_are_written() -
     config = config_from_toml("[[listen.http]]\nport = 5280\n[listen.http.tls]\n")
     tls = config.listen.http[0].tls
     assert tls is not None and tls.generates_certificate
+
+
+async def test_verify_mode_peer_admits_only_clients_with_a_certificate_from_the_ca_bundle(
+    start_node: NodeFactory, http_session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    client_cert, client_key = ensure_self_signed(tmp_path / "client", ["client.example"])
+    node = await start_node(
+        listen=wss_listen({"verify_mode": "peer", "cacertfile": str(client_cert)})
+    )
+    with pytest.raises((aiohttp.ClientError, ssl.SSLError, ConnectionError)):
+        anonymous = await wss_connect(http_session, node)
+        await anonymous.open_stream()
+    with_cert = client_tls_context()
+    with_cert.load_cert_chain(str(client_cert), str(client_key))
+    client = await wss_connect(http_session, node, with_cert)
+    await client.open_stream()
+    await client.close()
+
+
+async def test_the_cipher_list_applies_to_tls_1_2(
+    start_node: NodeFactory, http_session: aiohttp.ClientSession
+) -> None:
+    cipher = "ECDHE-ECDSA-CHACHA20-POLY1305"
+    node = await start_node(listen=wss_listen({"ciphers": cipher}))
+    tls12 = client_tls_context()
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    client = await wss_connect(http_session, node, tls12)
+    assert client.ws.get_extra_info("ssl_object").cipher()[0] == cipher
+    await client.close()
