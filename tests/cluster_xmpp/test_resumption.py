@@ -18,10 +18,10 @@ async def test_a_resumption_id_registered_on_one_node_is_taken_over_from_another
     n1, n2 = await make_cluster(2)
     await raw(n1, "alice", "phone")
     sid = n1.sessions.user_sessions(Jid("alice", "localhost"))[0].sid
-    asked: list[tuple[SessionHandle, str]] = []
+    asked: list[tuple[SessionHandle, str, str]] = []
 
-    async def take_over(handle: SessionHandle, smid: str) -> Any:
-        asked.append((handle, smid))
+    async def take_over(handle: SessionHandle, smid: str, new_sid: str) -> Any:
+        asked.append((handle, smid, new_sid))
         return {"h": 7, "unacked": ["<message/>"]}
 
     n1.sessions.takeover_handler = take_over
@@ -29,10 +29,14 @@ async def test_a_resumption_id_registered_on_one_node_is_taken_over_from_another
     await n1.sessions.sm_table.register(SmEntry("smid-1", sid, jid, "node1@localhost"))
     entry = n2.sessions.sm_table.lookup("smid-1")
     assert entry == SmEntry("smid-1", sid, jid, "node1@localhost")
-    assert await n2.sessions.take_over(sid, "smid-1") == {"h": 7, "unacked": ["<message/>"]}
-    assert [smid for _, smid in asked] == ["smid-1"]
+    new_sid = n2.sessions.new_sid(1.0)
+    state = await n2.sessions.take_over(sid, "smid-1", new_sid)
+    assert state == {"h": 7, "unacked": ["<message/>"]}
+    assert [(smid, to) for _, smid, to in asked] == [("smid-1", new_sid)]
     assert asked[0][0] is n1.sessions.local_handle(sid)
-    assert await n2.sessions.take_over("1.1@node9@localhost", "smid-1") is None
+    assert await n2.sessions.take_over("1.1@node9@localhost", "smid-1", new_sid) is None
+    # A node only hands a session to a sid of the node that asks.
+    assert await n2.sessions.take_over(sid, "smid-1", "1.1@node9@localhost") is None
 
 
 async def test_a_dead_nodes_resumption_ids_are_forgotten_and_stale_h_values_kept(

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -106,16 +107,24 @@ class Handover:
     jid: Jid
     presence: Element | None
     mod_state: dict[str, dict[str, Any]]
+    record: SessionRecord | None = None
+    """The old session's record (`hand_off` only)."""
+
+
+HandOffSwap = Callable[[Handover], Awaitable[None]]
+"""Run by `hand_off` in the old session's task once it is quiet: move its routing away."""
 
 
 @dataclass(slots=True)
 class _HandoverRequest:
-    """Put in the old session's mailbox by `take_over`."""
+    """Put in the old session's mailbox by `take_over` (or `hand_off`: `new` is None)."""
 
-    new: C2SSession
+    new: C2SSession | None
     record: SessionRecord
     """The old record with the new connection's info (same sid)."""
     reply: asyncio.Future[Handover | None] = field(repr=False)
+    swap: HandOffSwap | None = None
+    started: bool = False
 
 
 _Item = bytes | Acc | _Control | _HandoverRequest
@@ -340,9 +349,12 @@ class C2SSession:
                     self._routed -= 1
                     await self._on_routed(item)
                 elif isinstance(item, _HandoverRequest):
-                    self._send_stream_error(StreamError("conflict", "session resumed elsewhere"))
-                    await self._hand_over(item)
-                    return "resumed on another connection"
+                    if _begin(item):
+                        self._send_stream_error(
+                            StreamError("conflict", "session resumed elsewhere")
+                        )
+                        await self._hand_over(item)
+                        return "resumed on another connection"
                 elif item.kind == "kick":
                     raise StreamError(item.condition, item.text)
                 await self._flush_requests()
@@ -371,8 +383,9 @@ class C2SSession:
                     self._routed -= 1
                     await self._on_routed(item)
                 elif isinstance(item, _HandoverRequest):
-                    await self._hand_over(item)
-                    return "resumed"
+                    if _begin(item):
+                        await self._hand_over(item)
+                        return "resumed"
                 elif isinstance(item, _Control) and item.kind == "kick":
                     return item.condition
                 await self._flush_requests()  # bytes left by the old reader are ignored
@@ -425,6 +438,9 @@ class C2SSession:
     async def _hand_over(self, request: _HandoverRequest) -> None:
         """In the old session's task: give everything to the new session, then end quietly."""
         new = request.new
+        if new is None:
+            await self._hand_off(request)
+            return
         assert self._jid is not None and self._record is not None
         self._handed_over = True
         self.fsm = State.CLOSED
@@ -436,12 +452,75 @@ class C2SSession:
             item = self._mailbox.get_nowait()
             if isinstance(item, Acc):
                 new.deliver(item)
-            elif isinstance(item, _HandoverRequest):
+            elif isinstance(item, _HandoverRequest) and not item.reply.done():
                 item.reply.set_result(None)
         self._routed = 0
         await self.node.sessions.open(request.record, new)
         request.reply.set_result(Handover(self._jid, self._presence, self._mod_state))
         self._record = None
+
+    # -- resumption on another node (XEP-0198 across the cluster) -----------------------------
+    async def hand_off(self, swap: HandOffSwap, timeout: float) -> Handover | None:
+        """End this session quietly for a resumption on another node and return its state.
+
+        In mailbox order, the session stops writing, hands the stanzas still queued for it to
+        its own client path (so stream management buffers them), then calls `swap` (which
+        moves its routing away) and ends without unavailable presence or re-routing. None
+        when the session ended first, or did not get to the request within `timeout`."""
+        if self.fsm is State.CLOSED or self._record is None or self._handed_over:
+            return None
+        reply: asyncio.Future[Handover | None] = asyncio.get_running_loop().create_future()
+        request = _HandoverRequest(None, self._record, reply, swap)
+        self._mailbox.put_nowait(request)
+        await asyncio.wait([reply], timeout=timeout)
+        if not reply.done() and not request.started:
+            reply.cancel()  # the session will skip it (`_begin`)
+            return None
+        return await reply
+
+    async def _hand_off(self, request: _HandoverRequest) -> None:
+        assert self._jid is not None and self._record is not None and request.swap is not None
+        self.fsm = State.RESUME_SESSION  # nothing more is written to the old transport
+        self._close_request = None
+        try:
+            while True:
+                await self._flush_requests()
+                if self._mailbox.empty():
+                    break
+                item = self._mailbox.get_nowait()
+                if isinstance(item, Acc):
+                    self._routed -= 1
+                    await self._on_routed(item)
+                elif isinstance(item, _HandoverRequest) and not item.reply.done():
+                    item.reply.set_result(None)
+            # No await between the last empty mailbox and the swap: whatever is routed to
+            # this sid from now on is forwarded by the session manager.
+            self._handed_over = True
+            self.fsm = State.CLOSED
+            self.node.live.discard(self)
+            handover = Handover(self._jid, self._presence, self._mod_state, self._record)
+            await request.swap(handover)
+        except BaseException:
+            if not request.reply.done():
+                request.reply.set_result(None)
+            raise
+        request.reply.set_result(handover)
+        self._record = None
+
+    async def adopt(
+        self,
+        record: SessionRecord,
+        presence: Element | None,
+        mod_state: dict[str, dict[str, Any]],
+    ) -> None:
+        """Continue, as `record`, a session that ran on another node (XEP-0198 resumption):
+        bound, with its presence and module state, without SM_REGISTER_CONNECTION or any
+        presence broadcast (for its contacts nothing changed)."""
+        self._jid, self._jid_str, self._record = record.jid, str(record.jid), record
+        self._presence = presence
+        self._mod_state = mod_state
+        await self.node.sessions.open(record, self)
+        self.fsm = State.SESSION_ESTABLISHED
 
     # -- stream open and features -------------------------------------------------------------
     async def _on_stream_open(self, event: StreamOpened) -> None:
@@ -791,8 +870,16 @@ class C2SSession:
             item = self._mailbox.get_nowait()
             if isinstance(item, Acc):
                 await self.node.router.route(item)
-            elif isinstance(item, _HandoverRequest):
+            elif isinstance(item, _HandoverRequest) and not item.reply.done():
                 item.reply.set_result(None)
+
+
+def _begin(request: _HandoverRequest) -> bool:
+    """A hand-over request taken from the mailbox: False when its asker gave up waiting."""
+    if request.reply.done():
+        return False
+    request.started = True
+    return True
 
 
 def _priority(presence: Element) -> int:

@@ -178,6 +178,24 @@ class ReplicatedTable:
     async def delete_objects(self, rows: Iterable[Row]) -> None:
         await self._local_op(["delete_objects", [[check_key(k), v] for k, v in rows]])
 
+    def write_nowait(
+        self, inserts: Iterable[Row] = (), deletes: Iterable[Key] = ()
+    ) -> asyncio.Future[Any]:
+        """`insert_many` then `delete_many`, applied locally and sent to the peers before
+        returning (no task needed: for batched background writes); the future resolves
+        when every peer acked or went down."""
+        rows = [[check_key(k), v] for k, v in inserts]
+        keys = [check_key(k) for k in deletes]
+        last: asyncio.Future[Any] | None = None
+        if rows:
+            last = self._local_op(["insert", rows])
+        if keys:
+            last = self._local_op(["delete", keys])
+        if last is None:
+            last = asyncio.get_running_loop().create_future()
+            last.set_result(None)
+        return last
+
     async def insert_new(self, key: Key, value: Any) -> bool:
         """Insert if the leader has no row with `key`; True when inserted."""
         return bool(await self._leader_call(["insert_new", [check_key(key), value]]))

@@ -8,6 +8,7 @@ package gives them their XMPP meaning (DESIGN §3, §6):
 - `NodeCleanup`: a dead node's sessions deleted and their hooks run once per segment;
 - `reconcile_cluster_id`: the cluster id in the ``cluster_id`` table and the database;
 - `ClusterResumption`: the replicated XEP-0198 `SmTable` and session take-over across nodes;
+- `ReplicatedSmBuffer`: unacknowledged XEP-0198 messages, stored offline when their node dies;
 - `cluster_settings` + `XmppCluster.start`: all of it from `[internal_databases.cets]`.
 
 The server does::
@@ -26,12 +27,14 @@ from .resumption import ClusterResumption, ReplicatedSmTable
 from .service import XmppCluster
 from .session_table import ReplicatedSessionTable
 from .settings import ClusterSettings, cluster_settings
+from .sm_buffer import ReplicatedSmBuffer
 
 __all__ = [
     "ClusterResumption",
     "ClusterSettings",
     "NodeCleanup",
     "ReplicatedSessionTable",
+    "ReplicatedSmBuffer",
     "ReplicatedSmTable",
     "SessionForwarding",
     "XmppCluster",

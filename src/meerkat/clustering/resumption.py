@@ -8,10 +8,17 @@ stream management module's `SmTable` is `ReplicatedSmTable`, offered to it as
     ("stale", smid) -> [h, bare jid, at]         the h of a session that ended unresumed
 
 Reads are local, so B finds A's entry at once. To resume, B calls
-`SessionManager.take_over(sid, smid)`: for a session on A, the ``sm_takeover`` call runs
-A's `takeover_handler`, which stops the old session and answers with its state (plain
-data). Rows of a dead node's sessions are deleted by every survivor (`remove_node`); a
-stale h row has no owner to wait for, any node may write or prune it.
+`SessionManager.take_over(sid, smid, new_sid)`: for a session on A, the ``sm_takeover``
+call ``[sid, smid, new_sid]`` runs A's `takeover_handler` (the stream management module's
+`RemoteResumption.hand_off`), which stops the old session, forwards what still arrives for
+it to B's new sid and answers with its state (plain data). The call is bounded
+(`TAKEOVER_TIMEOUT`, longer than the old node's own wait): an unreachable, slow or dead A
+means None, and the client gets ``<failed><item-not-found/>``, never a hang.
+
+An ``id`` row is written by the node running the session; after a resumption on B, B
+overwrites it with its own sid and node. Rows of a dead node's sessions are deleted by
+every survivor (`remove_node`); a stale h row has no owner to wait for, any node may write
+or prune it.
 """
 
 from __future__ import annotations
@@ -95,9 +102,9 @@ class ClusterResumption:
         sessions.remote_takeover = self.take_over
         cluster.on_call(TAKEOVER, self._on_takeover)
 
-    async def take_over(self, node: str, sid: str, smid: str) -> Any:
+    async def take_over(self, node: str, sid: str, smid: str, new_sid: str) -> Any:
         try:
-            return await self.cluster.call(node, TAKEOVER, [sid, smid], TAKEOVER_TIMEOUT)
+            return await self.cluster.call(node, TAKEOVER, [sid, smid, new_sid], TAKEOVER_TIMEOUT)
         except ClusterError as exc:
             log.info("cluster_sm_takeover_failed node=%s sid=%s error=%s", node, sid, exc)
             return None
@@ -105,11 +112,11 @@ class ClusterResumption:
     async def _on_takeover(self, peer: NodeId, payload: Any) -> Any:
         if not (
             isinstance(payload, list)
-            and len(payload) == 2
+            and len(payload) == 3
             and all(isinstance(p, str) for p in payload)
         ):
             raise ClusterError("malformed sm_takeover")
-        sid, smid = payload
-        if sid_node(sid) != self.cluster.name:
-            return None  # not ours: never forward a take-over again
-        return await self.sessions.take_over(sid, smid)
+        sid, smid, new_sid = payload
+        if sid_node(sid) != self.cluster.name or sid_node(new_sid) != peer.name:
+            return None  # not ours (never forward a take-over again), or not theirs
+        return await self.sessions.take_over(sid, smid, new_sid)

@@ -7,10 +7,12 @@ From then on the session manager reads and writes the replicated `session` table
 and kicks for remote sessions travel on the links (`forwarding`), and a dead node's
 sessions are cleaned up by the survivors (`cleanup`).
 
-Tables: ``session`` and ``cluster_id`` are used; ``stream_management_session`` is there for
-XEP-0198 resumption on another node; ``external_component`` (bag), ``s2s_session``,
-``s2s_secret`` and ``muc_online_room`` are created empty for the features to come, so that
-`cets tableInfo` already shows the cluster's final shape.
+Tables: ``session`` and ``cluster_id`` are used; ``stream_management_session`` holds the
+XEP-0198 resumption ids (resumption on another node, `resumption`) and
+``stream_management_buffer`` the unacknowledged messages of resumable sessions (stored
+offline by a survivor when their node dies, `sm_buffer`); ``external_component`` (bag),
+``s2s_session``, ``s2s_secret`` and ``muc_online_room`` are created empty for the features to
+come, so that `cets tableInfo` already shows the cluster's final shape.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from .resumption import ClusterResumption
 from .session_table import TABLE as SESSION_TABLE
 from .session_table import ReplicatedSessionTable
 from .settings import ClusterSettings, NodeListFile, join_address
+from .sm_buffer import TABLE as SM_BUFFER_TABLE
+from .sm_buffer import ReplicatedSmBuffer
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class XmppCluster:
         self.forwarding: SessionForwarding | None = None
         self.cleanup: NodeCleanup | None = None
         self.resumption: ClusterResumption | None = None
+        self.sm_buffer: ReplicatedSmBuffer | None = None
 
     @property
     def name(self) -> str:
@@ -84,6 +89,10 @@ class XmppCluster:
                 cluster.create_table(name, **options)
             service = cls(cluster, ReplicatedSessionTable(table))
             service.resumption = ClusterResumption(cluster, sessions)
+            service.sm_buffer = ReplicatedSmBuffer(
+                cluster.create_table(SM_BUFFER_TABLE), router, spawn
+            )
+            sessions.sm_buffer = service.sm_buffer
             sessions.table = service.sessions
             service.forwarding = SessionForwarding(cluster, sessions, router, spawn)
             service.cleanup = NodeCleanup(service.sessions, hooks, spawn, clock.monotonic)
@@ -114,6 +123,8 @@ class XmppCluster:
         """Leave the cluster (the peers clean up whatever sessions are left of this node)."""
         if self.cleanup is not None:
             self.cleanup.close()
+        if self.sm_buffer is not None:
+            self.sm_buffer.close()
         await self.cluster.stop()
 
     # -- what the admin API reads (`ClusterInfo`) -------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -105,16 +106,19 @@ class RemoteKick(Protocol):
     ) -> Awaitable[None]: ...
 
 
-TakeOverHandler = Callable[[SessionHandle, str], Awaitable[Any]]
-"""(old session's handle, smid) -> its state for a resuming connection, or None.
+TakeOverHandler = Callable[[SessionHandle, str, str], Awaitable[Any]]
+"""(old session's handle, smid, new sid) -> its state for a resuming connection, or None.
 
 Set by the stream management module. It stops the old session (without the unavailable
-broadcast a resumption must not cause) and returns what the new connection needs (``h``,
-unacknowledged stanzas ...). The state crosses the cluster when the old session runs on
-another node, so it must be plain data: str, int, float, bool, None, bytes, lists, dicts.
+broadcast a resumption must not cause), hands its routing over to the new sid (`hand_off`)
+and returns what the new connection needs (``h``, unacknowledged stanzas ...). The state
+crosses the cluster when the new session runs on another node, so it must be plain data:
+str, int, float, bool, None, bytes, lists, dicts.
 """
-RemoteTakeOver = Callable[[str, str, str], Awaitable[Any]]
-"""(node, sid, smid) -> `TakeOverHandler`'s answer on that node (None when it failed)."""
+RemoteTakeOver = Callable[[str, str, str, str], Awaitable[Any]]
+"""(node, sid, smid, new sid) -> `TakeOverHandler`'s answer on that node (None: failed)."""
+FORWARD_TTL = 30.0
+"""Seconds a node forwards stanzas for a session that moved to another node (`hand_off`)."""
 
 
 def broadcast_presence(record: SessionRecord) -> Element | None:
@@ -157,8 +161,13 @@ class SessionManager:
         self.sm_table: Any = None
         """XEP-0198 resumption ids when they must be shared (a cluster sets a replicated
         `meerkat.modules.stream_management.SmTable`); None: the module keeps its own."""
+        self.sm_buffer: Any = None
+        """A cluster's mirror of XEP-0198 buffers (`stream_management.BufferMirror`), so
+        that a surviving node can store a dead node's unacknowledged messages; None: none."""
         self.takeover_handler: TakeOverHandler | None = None
         self.remote_takeover: RemoteTakeOver | None = None
+        self._forwards: dict[str, tuple[SessionRecord, float]] = {}
+        """Sids of sessions that moved to another node -> (their new record, until when)."""
 
     def new_sid(self, now: float) -> str:
         """A session id unique in the cluster, naming its node."""
@@ -269,10 +278,11 @@ class SessionManager:
             return handle.deliver(acc)
         if record.node != self.node and self.remote_deliver is not None:
             return self.remote_deliver(record, acc)
-        return False
+        return bool(self._forwards) and self._forward(record.sid, acc)
 
-    async def take_over(self, sid: str, smid: str) -> Any:
-        """XEP-0198 resumption: stop session `sid` wherever it runs and return its state.
+    async def take_over(self, sid: str, smid: str, new_sid: str) -> Any:
+        """XEP-0198 resumption on another node: stop session `sid` wherever it runs, let
+        stanzas for it reach `new_sid` (see `reserve`), and return its state.
 
         None when the session is gone, is not resumable, or its node cannot be asked.
         """
@@ -281,15 +291,50 @@ class SessionManager:
             handle = self._handles.get(sid)
             if handle is None or self.takeover_handler is None:
                 return None
-            return await self.takeover_handler(handle, smid)
+            return await self.takeover_handler(handle, smid, new_sid)
         if self.remote_takeover is None:
             return None
-        return await self.remote_takeover(node, sid, smid)
+        return await self.remote_takeover(node, sid, smid, new_sid)
+
+    def reserve(self, sid: str, handle: SessionHandle) -> None:
+        """Route stanzas for `sid` to `handle` before it is opened (a resumption on this node
+        waiting for the old node's answer); `open` or `release` ends the reservation."""
+        self._handles[sid] = handle
+
+    def release(self, sid: str, handle: SessionHandle) -> None:
+        """Drop a `reserve` that did not lead to `open`."""
+        if self._handles.get(sid) is handle:
+            del self._handles[sid]
+
+    async def hand_off(self, record: SessionRecord, to: SessionRecord) -> None:
+        """Session `record` of this node continues as `to` on another node (resumption).
+
+        In one synchronous step its handle goes and stanzas still arriving for its sid are
+        forwarded to `to` (for `FORWARD_TTL` seconds: peers may route on a row they have not
+        seen deleted yet); then its row is deleted (replicated; returns once peers acked).
+        """
+        now = time.monotonic()
+        self._forwards = {s: f for s, f in self._forwards.items() if f[1] > now}
+        self._handles.pop(record.sid, None)
+        self._forwards[record.sid] = (to, now + FORWARD_TTL)
+        await self.table.remove(record)
+
+    def _forward(self, sid: str, acc: Acc) -> bool:
+        forward = self._forwards.get(sid)
+        if forward is None or self.remote_deliver is None:
+            return False
+        to, until = forward
+        if until < time.monotonic():
+            del self._forwards[sid]
+            return False
+        return self.remote_deliver(to, acc)
 
     def deliver_local(self, sid: str, acc: Acc) -> bool:
         """Deliver to a session on this node by sid (used for stanzas forwarded by a peer)."""
         handle = self._handles.get(sid)
-        return handle is not None and handle.deliver(acc)
+        if handle is None:
+            return bool(self._forwards) and self._forward(sid, acc)
+        return handle.deliver(acc)
 
 
 def highest_priority(records: list[SessionRecord]) -> list[SessionRecord]:

@@ -56,7 +56,8 @@ from ...xmpp.jid import Jid, JidError
 from .._common import doc
 from . import stanzas
 from .buffer import HandledCountTooHigh, SmState
-from .table import NONCE_BYTES, LocalSmTable, SmEntry, SmTable, StaleH, make_smid
+from .remote import RemoteResumption, with_delay
+from .table import NONCE_BYTES, BufferMirror, LocalSmTable, SmEntry, SmTable, StaleH, make_smid
 
 log = logging.getLogger(__name__)
 KEY = "mod_stream_management"
@@ -118,8 +119,12 @@ class StreamManagementModule(Module):
     def __init__(self, ctx: Any, config: StreamManagementConfig) -> None:
         super().__init__(ctx, config)
         self.config: StreamManagementConfig = config
-        self.table: SmTable = LocalSmTable()
-        """TODO: the cluster's replicated table once clustering is wired (see table.py)."""
+        shared: SmTable | None = ctx.sessions.sm_table
+        self.table: SmTable = shared if shared is not None else LocalSmTable()
+        """Where SM-IDs live: the cluster's replicated table, or this node's own."""
+        self.mirror: BufferMirror | None = ctx.sessions.sm_buffer
+        """The cluster's copy of unacknowledged messages (None: single node, memory only)."""
+        self.remote = RemoteResumption(self)
         self._pruner: asyncio.Task[None] | None = None
 
     def hooks(self) -> Iterable[HookSpec]:
@@ -137,10 +142,13 @@ class StreamManagementModule(Module):
         )
 
     async def start(self) -> None:
+        self.ctx.sessions.takeover_handler = self.remote.hand_off
         if self.config.stale_h.enabled:
             self._pruner = self.ctx.spawn(self._prune_loop(), name="mod_stream_management stale_h")
 
     async def stop(self) -> None:
+        if self.ctx.sessions.takeover_handler == self.remote.hand_off:
+            self.ctx.sessions.takeover_handler = None
         if self._pruner is not None:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -200,10 +208,14 @@ class StreamManagementModule(Module):
         if h is None:
             session.close("policy-violation", "invalid h attribute")
             return
+        first = sm.first_seq
         try:
-            sm.ack(h)
+            acked = sm.ack(h)
         except HandledCountTooHigh as exc:
             session.fail(stanzas.HandledCountTooHighError(exc.h, exc.sent))
+            return
+        if sm.smid is not None:
+            self._release(session.sid, first, acked)
 
     async def _enable(self, session: C2SSession, el: Element, reply: Reply) -> None:
         if not session.bound:
@@ -213,17 +225,22 @@ class StreamManagementModule(Module):
             session.close("policy-violation", "stream management is already enabled")
             return
         config = self.config
-        buffer_max = config.buffer_max if config.buffer else 0
-        sm = SmState(
-            buffer_max=None if buffer_max == "infinity" else buffer_max,
-            ack_freq=config.ack_freq if config.ack else None,
-        )
+        sm = self.new_state()
         if el.attrs.get("resume") in ("true", "1") and config.buffer:
             sm.smid = make_smid(self.ctx.node, secrets.token_bytes(NONCE_BYTES))
             entry = SmEntry(sm.smid, session.sid, session.jid, self.ctx.node)
             await self.table.register(entry)
         session.state(KEY)["sm"] = sm
         reply(stanzas.enabled(sm.smid, config.resume_timeout))
+
+    def new_state(self) -> SmState:
+        """Counters and buffer of a stream, as configured."""
+        config = self.config
+        buffer_max = config.buffer_max if config.buffer else 0
+        return SmState(
+            buffer_max=None if buffer_max == "infinity" else buffer_max,
+            ack_freq=config.ack_freq if config.ack else None,
+        )
 
     # -- resumption ---------------------------------------------------------------------------
     async def _resume(self, session: C2SSession, el: Element, reply: Reply) -> None:
@@ -237,31 +254,47 @@ class StreamManagementModule(Module):
             reply(stanzas.failed("unexpected-request"))
             return
         entry = self.table.lookup(previd)
-        old = self.ctx.sessions.local_handle(entry.sid) if entry is not None else None
-        if (
-            entry is None
-            or entry.jid.bare != owner.bare  # someone else's id: indistinguishable from none
-            or not isinstance(old, C2SSession)
-            or not await session.take_over(old)
-        ):
+        mirrored = True
+        if entry is None or entry.jid.bare != owner.bare:
+            resumed = False  # someone else's id: indistinguishable from none
+        elif entry.node == self.ctx.node:
+            old = self.ctx.sessions.local_handle(entry.sid)
+            resumed = isinstance(old, C2SSession) and await session.take_over(old)
+        else:
+            resumed = await self.remote.resume(session, entry)
+            mirrored = False  # the buffer came from the old node: nothing here mirrors it
+        if not resumed:
             log.info("sm_resume_failed", extra={"jid": str(owner), "smid": previd})
             reply(stanzas.failed("item-not-found", self._stale_h(previd, owner)))
             return
         sm = self.sm_state(session)
         assert sm is not None
+        first = sm.first_seq
         try:
-            sm.ack(h)
+            acked = sm.ack(h)
         except HandledCountTooHigh as exc:
             session.fail(stanzas.HandledCountTooHighError(exc.h, exc.sent))
             return
-        resend = sm.take_unacked()
+        resend = sm.take_unacked_stamped()
+        if mirrored:
+            self._release(session.sid, first, [*acked, *(el for el, _ in resend)])
         reply(stanzas.resumed(previd, sm.handled))
-        for stanza in resend:
-            session.send(stanza)
+        domain = session.jid.domain
+        for stanza, stamp in resend:
+            copy = with_delay(stanza, domain, stamp)
+            sm.restamp[id(copy)] = stamp
+            session.send(copy)
 
     def _stale_h(self, smid: str, owner: Jid) -> int | None:
         stale = self.table.stale_h(smid)
         return stale.h if stale is not None and stale.owner == owner.bare else None
+
+    def _release(self, sid: str, first_seq: int, stanzas: list[Element]) -> None:
+        """Buffered stanzas left the buffer: drop the mirrored copies of the messages."""
+        if self.mirror is not None and stanzas:
+            self.mirror.released(
+                sid, [first_seq + i for i, el in enumerate(stanzas) if el.name == "message"]
+            )
 
     # -- counting -----------------------------------------------------------------------------
     async def on_client_stanza(self, acc: Element, params: dict[str, Any]) -> object:
@@ -275,7 +308,11 @@ class StreamManagementModule(Module):
         sm = self.sm_state(session)
         if sm is None or acc.name not in _STANZAS or acc.xmlns not in (ns.CLIENT, ""):
             return None
-        sm.count_out(acc)
+        now = self.ctx.clock.now()
+        sm.count_out(acc, now)
+        mirror = self.mirror
+        if mirror is not None and sm.smid is not None and acc.name == "message" and sm.unacked:
+            mirror.buffered(session.sid, sm.out_seq - 1, session.jid, acc, now)
         if sm.over_limit():
             session.close("resource-constraint", "too many unacknowledged stanzas")
         elif sm.wants_ack() and session.fsm is State.SESSION_ESTABLISHED:
@@ -301,7 +338,11 @@ class StreamManagementModule(Module):
             if self.config.stale_h.enabled:
                 stale = StaleH(sm.handled, jid.bare, self.ctx.clock.now())
                 await self.table.put_stale_h(sm.smid, stale)
-        for stanza in sm.take_unacked():
+        first = sm.first_seq
+        unacked = sm.take_unacked()
+        if sm.smid is not None:
+            self._release(params["sid"], first, unacked)
+        for stanza in unacked:
             await self._reroute(stanza, jid)
         return None
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ...xmpp.element import Element
 from ...xmpp.jid import Jid
 
 
@@ -119,3 +121,20 @@ def smid_node(smid: str) -> str | None:
         return raw[NONCE_BYTES:].decode() if len(raw) > NONCE_BYTES else None
     except (binascii.Error, ValueError):
         return None
+
+
+class BufferMirror(Protocol):
+    """A cluster's copy of the unacknowledged messages of resumable sessions.
+
+    Written as stanzas enter and leave XEP-0198 buffers (synchronous: an implementation
+    batches and replicates in the background), so that when a node dies a survivor can
+    store that node's unacknowledged messages offline. Keys: (sid, sequence number).
+    """
+
+    def buffered(self, sid: str, seq: int, jid: Jid, el: Element, stamp: float) -> None:
+        """Message `el` for session `sid` (bound to `jid`) entered its buffer at `stamp`."""
+        ...
+
+    def released(self, sid: str, seqs: Iterable[int]) -> None:
+        """These buffered stanzas of `sid` were acknowledged, re-sent or re-routed."""
+        ...

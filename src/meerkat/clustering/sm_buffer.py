@@ -1,0 +1,140 @@
+"""Unacknowledged XEP-0198 messages outlive their node: the replicated buffer mirror.
+
+A resumable session keeps the stanzas its client has not acknowledged in memory on the node
+that runs it. If that node dies, nobody can resume the session, and without a copy those
+messages would be lost. `ReplicatedSmBuffer` is the stream management module's
+`BufferMirror` in a cluster, over the ``stream_management_buffer`` table:
+
+    (sid, seq) -> [recipient full jid, message xml, first-buffered time]
+
+- only messages of resumable sessions (presence is re-sent by the contacts' next change,
+  IQs would be bounced anyway), and only in a cluster: a single node keeps nothing extra;
+- writes are batched: the rows added and removed during one turn of the event loop leave as
+  one insert and one delete (a row added and acknowledged within the turn never leaves);
+  they are not awaited (`ReplicatedTable.write_nowait`), so the client's stream never waits;
+- a row is deleted when the client acknowledges the message, when it is re-sent after a
+  resumption (then it is written again, under the new sequence number or the new node's
+  sid), or when the session ends and re-routes its buffer itself;
+- when a node goes down, the table's leader (exactly one survivor in a connected segment,
+  as in `cleanup`) takes every row of a session whose node is no longer in the table,
+  deletes them and routes each message again, in order, to its original recipient: with
+  the session gone the router stores it offline (mod_offline's rules: chat and normal
+  messages with content; the delay stamp is the first-buffered time) or hands it to
+  another resource of the user that is online.
+
+The window that remains: a message written to the client and lost with its node before
+its row reached any other node (at most one loop turn plus the link's latency), and, in a
+netsplit, messages of sessions on the other side that are both stored here and delivered
+there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from ..cluster import DownInfo, Key, ReplicatedTable
+from ..core.acc import Acc
+from ..core.router import Router
+from ..core.sessions import sid_node
+from ..xmpp import ns
+from ..xmpp.element import Element
+from ..xmpp.errors import StreamError
+from ..xmpp.jid import Jid, JidError
+from ..xmpp.stream import parse_element
+
+log = logging.getLogger(__name__)
+
+TABLE = "stream_management_buffer"
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+
+class ReplicatedSmBuffer:
+    """`meerkat.modules.stream_management.BufferMirror` over a replicated table."""
+
+    def __init__(self, table: ReplicatedTable, router: Router, spawn: Spawn) -> None:
+        self.table = table
+        self.router = router
+        self.spawn = spawn
+        self.closed = False
+        self._inserts: dict[Key, list[Any]] = {}
+        self._deletes: list[Key] = []
+        self._scheduled = False
+        self.rerouted: list[tuple[str, int]] = []
+        """(dead node, messages) for each node this one cleaned up (tests, logs)."""
+        table.on_node_down(self._on_down)
+
+    def close(self) -> None:
+        """This node is leaving: the peers it loses are not dead, it is (no cleanup)."""
+        self.closed = True
+
+    # -- BufferMirror ---------------------------------------------------------------------------
+    def buffered(self, sid: str, seq: int, jid: Jid, el: Element, stamp: float) -> None:
+        self._inserts[(sid, seq)] = [str(jid), el.to_string(ns.CLIENT), stamp]
+        self._schedule()
+
+    def released(self, sid: str, seqs: Iterable[int]) -> None:
+        inserts, deletes = self._inserts, self._deletes
+        for seq in seqs:
+            key = (sid, seq)
+            if inserts.pop(key, None) is None:
+                deletes.append(key)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send this turn's rows and deletions (one replicated write each)."""
+        self._scheduled = False
+        inserts, deletes = self._inserts, self._deletes
+        if not inserts and not deletes:
+            return
+        self._inserts, self._deletes = {}, []
+        self.table.write_nowait(inserts.items(), deletes).add_done_callback(_log_failure)
+
+    # -- a node died ----------------------------------------------------------------------------
+    def _on_down(self, info: DownInfo) -> None:
+        if self.closed or not info.is_leader:
+            return
+        alive = set(self.table.nodes())
+        rows = self.table.select(lambda key, _: sid_node(str(key[0])) not in alive)
+        if not rows:
+            return
+        keys = {key for key, _ in rows}
+        # Local effect at once, so a new incarnation of the node never sees them.
+        self.table.delete_where(lambda key, _: key in keys).add_done_callback(_log_failure)
+        rows.sort(key=lambda row: (str(row[0][0]), row[0][1]))
+        log.info("sm_buffer_node_down node=%s messages=%d", info.node.name, len(rows))
+        self.spawn(self._reroute(info.node.name, [value for _, value in rows]))
+
+    async def _reroute(self, dead: str, values: list[Any]) -> None:
+        for value in values:
+            acc = _acc(value)
+            if acc is not None:
+                await self.router.route(acc)
+        self.rerouted.append((dead, len(values)))
+        log.info("sm_buffer_node_down_done node=%s messages=%d", dead, len(values))
+
+
+def _acc(value: Any) -> Acc | None:
+    """The message of a row, addressed as it was, stamped with its first-buffered time."""
+    try:
+        owner, xml, stamp = value
+        el = parse_element(str(xml))
+        jid = Jid.parse(str(owner))
+        to = Jid.parse(el.attrs["to"]) if "to" in el.attrs else jid
+        frm = Jid.parse(el.attrs["from"]) if "from" in el.attrs else Jid("", jid.domain)
+        return Acc(el, frm, to, host_type=jid.domain, timestamp=float(stamp))
+    except (ValueError, TypeError, StreamError, JidError) as exc:
+        log.warning("sm_buffer_row_unreadable error=%s", exc)
+        return None
+
+
+def _log_failure(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("sm_buffer_write_failed", exc_info=fut.exception())

@@ -1,0 +1,146 @@
+"""XEP-0198 resumption of a session that runs on another node of the cluster.
+
+The client of a session on node A reconnects to node B and sends ``<resume previd=...>``
+(or resumes inline in SASL2). B finds the SM-ID in the replicated `SmTable`, which names
+A's session, and:
+
+1. reserves a new sid of its own (`SessionManager.reserve`): from now on a stanza A forwards
+   for the old session lands in the new connection's mailbox, behind the resumption;
+2. asks A over the cluster link (`SessionManager.take_over`, the ``sm_takeover`` call) to
+   give the session up. On A, `hand_off` (the session manager's `takeover_handler`) asks the
+   old session, in its own task and mailbox order, to stop writing, to pass the stanzas still
+   queued for it through its usual path (so stream management buffers them), then to swap
+   its routing to B's sid (`SessionManager.hand_off`: handle gone, stanzas arriving later are
+   forwarded to B, its row deleted everywhere) and to end without unavailable presence or
+   re-routing. A answers with the session as plain data (`handover.pack_session`);
+3. binds the new connection to the same full JID under the new sid with the old presence,
+   priority and module state (`C2SSession.adopt`: one replicated write of the record, no
+   presence broadcast), re-registers the SM-ID for itself, and drops A's mirrored copy of
+   the buffer (`BufferMirror`), which its own copy now replaces as the stanzas are re-sent.
+
+The module then acknowledges the buffer up to the client's ``h`` and re-sends the rest, in
+order, each message and presence with a XEP-0203 ``<delay/>`` stamped when it was first
+buffered (IQs are re-sent as they were: a delay means nothing on a request or a result).
+
+Failure is never a hang: A answers None (the session ended, the id is not its own, the
+session did not get to the request within `HAND_OFF_TIMEOUT`), or the call fails or times out
+(`ClusterResumption`), and the client gets ``<failed><item-not-found/>``. Two resumptions of
+one id race in the old session's mailbox: the first wins, the other gets None.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ...c2s.session import C2SSession, Handover
+from ...core.sessions import SessionHandle, SessionRecord, broadcast_presence, sid_node
+from ...xmpp import ns
+from ...xmpp.element import Element
+from .._common import delay_element
+from .buffer import SmState
+from .handover import Unpackable, pack_session, unpack_session
+from .table import SmEntry
+
+if TYPE_CHECKING:
+    from .module import StreamManagementModule
+
+log = logging.getLogger(__name__)
+
+HAND_OFF_TIMEOUT = 2.0
+"""Seconds the old node waits for its session to take the request (the cluster call's own
+timeout, `clustering.resumption.TAKEOVER_TIMEOUT`, must be longer)."""
+DELAYED = frozenset({"message", "presence"})
+
+
+class RemoteResumption:
+    """Both sides of a cross-node resumption for one `StreamManagementModule`."""
+
+    def __init__(self, module: StreamManagementModule) -> None:
+        self.module = module
+
+    # -- the old node ---------------------------------------------------------------------------
+    async def hand_off(self, handle: SessionHandle, smid: str, new_sid: str) -> Any:
+        """`SessionManager.takeover_handler`: give session `handle` up to `new_sid`."""
+        from .module import KEY
+
+        if not isinstance(handle, C2SSession):
+            return None
+        sm = self.module.sm_state(handle)
+        if sm is None or sm.smid != smid:
+            return None
+        sessions = self.module.ctx.sessions
+
+        async def swap(handover: Handover) -> None:
+            assert handover.record is not None
+            to = SessionRecord(new_sid, handover.jid, sid_node(new_sid))
+            await sessions.hand_off(handover.record, to)
+
+        handover = await handle.hand_off(swap, HAND_OFF_TIMEOUT)
+        if handover is None or handover.record is None:
+            return None
+        moved = handover.mod_state.get(KEY, {}).get("sm")
+        assert isinstance(moved, SmState)
+        record = handover.record
+        log.info("sm_handed_off", extra={"jid": str(handover.jid), "to": new_sid})
+        packed = pack_session(
+            handover.jid, record.priority, record.info, moved, handover.mod_state, KEY
+        )
+        packed["sid"] = record.sid
+        packed["seq"] = moved.first_seq
+        return packed
+
+    # -- the new node ---------------------------------------------------------------------------
+    async def resume(self, session: C2SSession, entry: SmEntry) -> bool:
+        """Take session `entry` over from its node onto `session`; False when it failed."""
+        from .module import KEY
+
+        module = self.module
+        ctx = module.ctx
+        sessions = ctx.sessions
+        new_sid = sessions.new_sid(ctx.clock.now())
+        sessions.reserve(new_sid, session)
+        try:
+            data = await sessions.take_over(entry.sid, entry.smid, new_sid)
+            state = unpack_session(data) if data is not None else None
+        except Unpackable as exc:
+            log.warning("sm_handover_unreadable", extra={"smid": entry.smid, "error": str(exc)})
+            state = None
+        if state is None or state.jid.bare != entry.jid.bare:
+            sessions.release(new_sid, session)
+            return False
+        ip, port = session.peer
+        info = dict(state.info)
+        info.update(ip=ip, port=port, connection="c2s_tls" if session.transport.secure else "c2s")
+        record = SessionRecord(new_sid, state.jid, ctx.node, state.priority, info)
+        sm = module.new_state()
+        sm.smid = entry.smid
+        sm.handled, sm.sent, sm.acked = state.handled, state.sent, state.acked
+        for el, stamp in state.buffer:
+            sm.unacked.append(el)
+            sm.stamps.append(stamp)
+        sm.out_seq = len(state.buffer)
+        mod_state = state.mod_state
+        mod_state[KEY] = {"sm": sm}
+        await session.adopt(record, broadcast_presence(record), mod_state)
+        await module.table.register(SmEntry(entry.smid, new_sid, state.jid, ctx.node))
+        if module.mirror is not None and isinstance(data, dict):
+            first = int(data.get("seq", 0))
+            old_sid = str(data.get("sid", entry.sid))
+            seqs = [first + i for i, (el, _) in enumerate(state.buffer) if el.name == "message"]
+            module.mirror.released(old_sid, seqs)
+        log.info("sm_resumed_from_node", extra={"jid": str(state.jid), "node": entry.node})
+        return True
+
+
+def with_delay(el: Element, domain: str, stamp: float) -> Element:
+    """A re-sent stanza: a copy of a message or presence with a XEP-0203 ``<delay/>`` from
+    the server's `domain` (unless it has ours already); other stanzas unchanged."""
+    if el.name not in DELAYED:
+        return el
+    for child in el.elements():
+        if child.name == "delay" and child.xmlns == ns.DELAY and child.attrs.get("from") == domain:
+            return el
+    copy = el.copy()
+    copy.children.append(delay_element(domain, stamp))
+    return copy

@@ -1,0 +1,192 @@
+"""XEP-0198 across cluster nodes: a session resumed on another node (its buffer and state
+move), the SASL2 inline resumption there, and unacknowledged messages of a node that dies
+ending in their recipients' offline storage (in this process: the node's cluster layer
+stops, which is what the survivors see of a crash; `test_sm_node_kill.py` kills a process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from e2e.rawxmpp import RawClient
+from e2e.test_sasl2 import sasl2_scram
+from meerkat import api
+from meerkat.core.sessions import broadcast_presence
+from meerkat.server import Node
+from meerkat.xmpp import ns
+from meerkat.xmpp.jid import Jid
+
+from .conftest import ClientFactory, ClusterFactory
+from .helpers import is_presence_from, message, presence, wait_for
+from .sm_helpers import SM, body, cut, delay_of, enable_sm, messages, resume
+
+ALICE = "alice@localhost/phone"
+
+
+def alice_rows(node: Node) -> list[tuple[str, str]]:
+    """(resource, node) of Alice's sessions as `node` sees them."""
+    return sorted(
+        (r.jid.resource, r.node) for r in node.sessions.user_sessions(Jid("alice", "localhost"))
+    )
+
+
+async def bodies_before_ack(client: RawClient) -> list[str]:
+    """Ask for an ack; the bodies of the messages that arrive before it."""
+    client.send(f"<r {SM}/>")
+    seen = []
+    while True:
+        el = await client.expect(lambda e: e.name in ("message", "a"))
+        if el.name == "a":
+            return seen
+        seen.append(el.find_text("body") or "")
+
+
+async def presences_from(client: RawClient, frm: str, wait: float = 0.3) -> list[str]:
+    """Types of the presences from `frm` received until `wait` seconds of silence."""
+    seen = []
+    try:
+        while True:
+            el = await client.expect("presence", wait)
+            if el.attrs.get("from", "").startswith(frm):
+                seen.append(el.attrs.get("type", "available"))
+    except TimeoutError:
+        return seen
+
+
+async def test_a_session_resumed_on_another_node_gets_its_unacked_messages_once_with_delay(
+    make_cluster: ClusterFactory, raw: ClientFactory
+) -> None:
+    n1, n2 = await make_cluster(2)
+    await api.roster.set_mutual_subscription(
+        n1, Jid("alice", "localhost"), Jid("bob", "localhost"), "CONNECT"
+    )
+    bob = await raw(n2, "bob", "b")
+    bob.send(presence())
+    alice = await raw(n1, "alice", "phone")
+    alice.send(presence(priority=5, show="away"))
+    await bob.expect(is_presence_from(ALICE))
+    smid = await enable_sm(alice)
+    alice.send("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+    await alice.expect(lambda e: e.name == "iq" and e.attrs.get("id") == "c1")
+    for i in range(1, 4):
+        bob.send(message(ALICE, f"m{i}"))
+    assert [body(m) for m in await messages(alice, 3)] == ["m1", "m2", "m3"]
+    alice.send(f"<a {SM} h='2'/>")  # m1 acknowledged (h counts the carbons result too)
+    cut(alice)
+    bob.send(message(ALICE, "m4"))  # while node1 has not noticed, or holds it detached
+    assert n2.cluster is not None and n2.cluster.sm_buffer is not None
+    mirror = n2.cluster.sm_buffer.table
+    await wait_for(lambda: len(mirror) == 3, what="m2, m3, m4 buffered on node1")
+    new, resumed = await resume(n2.c2s_port(), "alice", smid, h=2)
+    assert resumed.name == "resumed" and resumed.attrs["previd"] == smid
+    got = await messages(new, 3)
+    assert [body(m) for m in got] == ["m2", "m3", "m4"]
+    for m in got:
+        delay = delay_of(m)
+        assert delay is not None and delay.attrs["from"] == "localhost", m
+    # Only once: nothing else arrives, and the session now lives on node2 alone.
+    assert await bodies_before_ack(new) == []
+    await wait_for(lambda: alice_rows(n1) == [("phone", "node2@localhost")], what="n1 view")
+    assert alice_rows(n2) == [("phone", "node2@localhost")]
+    assert n1.sessions.local_count() == 0
+    # Later messages to the full and the bare JID reach it on node2, in order, undelayed.
+    bob.send(message(ALICE, "full"))
+    bob.send(message("alice@localhost", "bare"))
+    later = await messages(new, 2)
+    assert [body(m) for m in later] == ["full", "bare"]
+    assert all(delay_of(m) is None for m in later)
+    record = n2.sessions.session(Jid.parse(ALICE))
+    assert record is not None and record.priority == 5
+    stored = broadcast_presence(record)
+    assert stored is not None and stored.find_text("show") == "away"
+    # Its contacts saw nothing: no unavailable, no new available presence.
+    assert await presences_from(bob, ALICE) == []
+    # Its presence and carbons moved with it: Bob's probe is answered with "away", and a
+    # message Bob sends to another resource of Alice is copied to the resumed session.
+    other = await raw(n1, "alice", "desk")
+    other.send(presence(priority=1))
+    bob.send(message("alice@localhost/desk", "to desk"))
+    carbon = await new.expect(lambda e: e.find("received", ns.CARBONS) is not None)
+    assert "to desk" in str(carbon)
+    await new.close()
+
+
+async def test_the_sasl2_inline_resumption_works_on_another_node(
+    make_cluster: ClusterFactory, raw: ClientFactory
+) -> None:
+    n1, n2 = await make_cluster(2)
+    bob = await raw(n2, "bob", "b")
+    client = await RawClient.connect(n1.c2s_port())
+    await client.open_stream()
+    bind = f"<bind xmlns='{ns.BIND2}'><tag>phone</tag><enable {SM} resume='true'/></bind>"
+    success = await sasl2_scram(client, inline=bind)
+    bound = success.find("bound", ns.BIND2)
+    assert bound is not None
+    enabled = bound.find("enabled", ns.SM)
+    assert enabled is not None
+    smid = enabled.attrs["id"]
+    jid = success.find_text("authorization-identifier", ns.SASL2) or ""
+    bob.send(message(jid, "lost in flight"))
+    await client.expect("message")
+    cut(client)
+    again = await RawClient.connect(n2.c2s_port())
+    await again.open_stream()
+    success = await sasl2_scram(again, inline=f"<resume {SM} previd='{smid}' h='0'/>")
+    assert success.name == "success", success
+    assert success.find("resumed", ns.SM) is not None
+    assert success.find_text("authorization-identifier", ns.SASL2) == jid
+    got = await messages(again, 1)
+    assert body(got[0]) == "lost in flight" and delay_of(got[0]) is not None
+    assert await bodies_before_ack(again) == []
+    assert n1.sessions.local_count() == 0
+    assert [node for _, node in alice_rows(n1)] == ["node2@localhost"]
+    bob.send(message(jid, "after"))
+    assert body((await messages(again, 1))[0]) == "after"
+    await again.close()
+
+
+async def test_two_resumptions_of_one_id_on_two_nodes_have_one_winner(
+    make_cluster: ClusterFactory, raw: ClientFactory
+) -> None:
+    n1, n2, n3 = await make_cluster(3)
+    alice = await raw(n1, "alice", "phone")
+    smid = await enable_sm(alice)
+    cut(alice)
+    results = await asyncio.gather(
+        resume(n2.c2s_port(), "alice", smid, 0), resume(n3.c2s_port(), "alice", smid, 0)
+    )
+    assert sorted(reply.name for _, reply in results) == ["failed", "resumed"]
+    for client, _ in results:
+        await client.close()
+
+
+async def test_resuming_a_session_of_a_dead_node_fails_and_its_unacked_messages_wait_offline(
+    make_cluster: ClusterFactory, raw: ClientFactory
+) -> None:
+    n1, n2 = await make_cluster(2)  # node2 leads the tables: it cleans up after node1
+    bob = await raw(n2, "bob", "b")
+    alice = await raw(n1, "alice", "phone")
+    alice.send(presence())
+    await alice.expect(is_presence_from(ALICE))  # its own, before SM counts
+    smid = await enable_sm(alice)
+    for i in range(1, 4):
+        bob.send(message(ALICE, f"m{i}"))
+    assert [body(m) for m in await messages(alice, 3)] == ["m1", "m2", "m3"]
+    alice.send(f"<a {SM} h='1'/>")
+    assert n2.cluster is not None and n2.cluster.sm_buffer is not None
+    sm_buffer = n2.cluster.sm_buffer
+    table = sm_buffer.table
+    await wait_for(lambda: len(table) == 2, what="m2 and m3 mirrored on node2")
+    cut(alice)
+    assert n1.cluster is not None
+    await n1.cluster.stop()  # node1 "dies" holding Alice's session
+    await wait_for(lambda: sm_buffer.rerouted == [("node1@localhost", 2)], what="m2, m3 stored")
+    assert len(table) == 0
+    late, failed = await resume(n2.c2s_port(), "alice", smid, 1)
+    assert failed.name == "failed" and failed.find("item-not-found", ns.STANZAS_ERRORS) is not None
+    await late.bind("phone")
+    late.send(presence())
+    got = await messages(late, 2)
+    assert [body(m) for m in got] == ["m2", "m3"]
+    assert all(delay_of(m) is not None for m in got)
+    await late.close()
