@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from test_c2s_harness import BASE_MODULES, C2SHarness, Wire, start_harness
 
+from meerkat.modules._common import xmpp_stamp
 from meerkat.modules.stream_management import (
     H_MODULO,
     HandledCountTooHigh,
@@ -378,3 +379,40 @@ async def test_answers_to_pipelined_stanzas_before_enable_are_not_counted(
     assert names == ["message", "enabled"]  # the error, then <enabled/>, in that order
     sm = alice.session.state("mod_stream_management")["sm"]
     assert sm.sent == 0 and not sm.unacked
+
+
+async def test_resent_messages_carry_a_delay_stamped_when_first_buffered_but_iqs_do_not(
+    harness: C2SHarness,
+) -> None:
+    alice = await online(harness, "alice")
+    bob = await online(harness, "bob")
+    smid = (await enabled(alice)).attrs["id"]
+    first = harness.server.clock.now()
+    bob.send(chat("alice@localhost/res", "early"))
+    await alice.stanzas()
+    harness.server.clock.advance(60)
+    bob.send(
+        "<iq type='get' id='v' to='alice@localhost/res'><query xmlns='jabber:iq:version'/></iq>"
+    )
+    await alice.stanzas()
+    alice.drop()
+    await wait_detached(alice)
+    harness.server.clock.advance(60)
+    new, resumed = await resume(harness, smid, h=0)
+    assert resumed.name == "resumed"
+    message, iq = [e for e in await new.stanzas() if e.name in ("message", "iq")]
+    delay = message.find("delay", ns.DELAY)
+    assert delay is not None and delay.attrs == {
+        "from": "localhost",
+        "stamp": xmpp_stamp(first),
+    }
+    assert iq.find("delay", ns.DELAY) is None
+    # A second resumption keeps the first stamp and adds no second delay.
+    new.drop()
+    await wait_detached(new)
+    again, resumed = await resume(harness, smid, h=0)
+    assert resumed.name == "resumed"
+    message = next(e for e in await again.stanzas() if e.name == "message")
+    assert [d.attrs["stamp"] for d in message.elements() if d.name == "delay"] == [
+        xmpp_stamp(first)
+    ]
