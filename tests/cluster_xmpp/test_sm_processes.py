@@ -4,6 +4,7 @@ recipient's offline storage, once each, and the dead node's SM-ID cannot be resu
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,16 +23,30 @@ ALICE = "alice@localhost/phone"
 
 
 @pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[MeerkatProcess, MeerkatProcess]]:
+async def group(tmp_path: Path) -> AsyncIterator[Processes]:
     settings = await fresh_database("sqlite", tmp_path, _no_server)
-    group = Processes(tmp_path, settings)
+    processes = Processes(tmp_path, settings)
     try:
-        n1, n2 = await group.start("node1@localhost", "node2@localhost")
-        await group.wait_clean([n1, n2])
-        await register(n1, "alice", "bob")
-        yield n1, n2
+        yield processes
     finally:
-        group.close()
+        processes.close()
+
+
+@pytest.fixture
+async def pair(group: Processes) -> tuple[MeerkatProcess, MeerkatProcess]:
+    n1, n2 = await group.start("node1@localhost", "node2@localhost")
+    await group.wait_clean([n1, n2])
+    await register(n1, "alice", "bob")
+    return n1, n2
+
+
+def offline_count(group: Processes, user: str) -> int:
+    """Messages waiting in `user`'s offline storage (read from the shared SQLite file)."""
+    with sqlite3.connect(group.db.database) as db:
+        (count,) = db.execute(
+            "SELECT count(*) FROM offline_message WHERE username = ?", (user,)
+        ).fetchone()
+    return int(count)
 
 
 async def _no_server(driver: str) -> DatabaseSettings:
@@ -80,7 +95,7 @@ async def test_a_session_resumed_on_another_process_leaves_the_first_one(
 
 
 async def test_unacked_messages_of_a_killed_process_wait_offline_and_its_id_is_gone(
-    pair: tuple[MeerkatProcess, MeerkatProcess],
+    group: Processes, pair: tuple[MeerkatProcess, MeerkatProcess]
 ) -> None:
     n1, n2 = pair  # node2 is left alone: it leads every table and cleans up
     bob = await raw_client(n2, "bob", "b")
@@ -97,7 +112,8 @@ async def test_unacked_messages_of_a_killed_process_wait_offline_and_its_id_is_g
     )
     n1.kill()
     alice.writer.transport.abort()
-    await wait_for(lambda: _size_is(n2, "stream_management_buffer", 0), what="node2 to store them")
+    await wait_for(lambda: offline_count(group, "alice") == 3, what="node2 to store them")
+    assert await table_size(n2, "stream_management_buffer") == 0
     await wait_for(lambda: _no_alice(n2), what="node2 to drop node1's sessions")
     late, failed = await resume(n2.c2s, "alice", smid, 1, tls="starttls")
     assert failed.name == "failed" and failed.find("item-not-found", ns.STANZAS_ERRORS) is not None

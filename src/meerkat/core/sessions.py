@@ -143,6 +143,21 @@ def sid_order(sid: str) -> tuple[int, int, str]:
         return 0, 0, sid
 
 
+RESUMES_INFO = "resumes"
+"""`SessionRecord.info` key: the sid of the session this one is taking over (a XEP-0198
+resumption on another node writes the new row before the old one is deleted)."""
+
+
+def newer(a: SessionRecord, b: SessionRecord) -> bool:
+    """Of two sessions of one full JID, `a` is the one that counts: it takes `b` over, or
+    it was opened later."""
+    if a.info.get(RESUMES_INFO) == b.sid:
+        return True
+    if b.info.get(RESUMES_INFO) == a.sid:
+        return False
+    return sid_order(a.sid) > sid_order(b.sid)
+
+
 def sid_node(sid: str) -> str:
     """The node a session id names (`SessionManager.new_sid`)."""
     return sid.partition("@")[2]
@@ -249,15 +264,25 @@ class SessionManager:
 
     # -- lookups -----------------------------------------------------------------------------
     def user_sessions(self, jid: Jid) -> list[SessionRecord]:
-        return self.table.user_sessions(jid.domain, jid.local)
+        """A user's sessions, one per resource: while a replaced or resumed-elsewhere
+        session's row lingers, only its successor counts (see `newer`)."""
+        records = self.table.user_sessions(jid.domain, jid.local)
+        if len(records) < 2:
+            return records
+        by_resource: dict[str, SessionRecord] = {}
+        for r in records:
+            other = by_resource.get(r.jid.resource)
+            if other is None or newer(r, other):
+                by_resource[r.jid.resource] = r
+        if len(by_resource) == len(records):
+            return records
+        return list(by_resource.values())
 
     def session(self, jid: Jid) -> SessionRecord | None:
         """The session of a full JID; the newest one while a replaced session lingers."""
         found: SessionRecord | None = None
         for r in self.table.user_sessions(jid.domain, jid.local):
-            if r.jid.resource == jid.resource and (
-                found is None or sid_order(r.sid) > sid_order(found.sid)
-            ):
+            if r.jid.resource == jid.resource and (found is None or newer(r, found)):
                 found = r
         return found
 

@@ -34,7 +34,15 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ...c2s.session import C2SSession, Handover
-from ...core.sessions import SessionHandle, SessionRecord, broadcast_presence, sid_node
+from ...core.acc import Acc
+from ...core.hooks import SM_REGISTER_CONNECTION, SM_REMOVE_CONNECTION
+from ...core.sessions import (
+    RESUMES_INFO,
+    SessionHandle,
+    SessionRecord,
+    broadcast_presence,
+    sid_node,
+)
 from ...xmpp import ns
 from ...xmpp.element import Element
 from .._common import delay_element
@@ -82,6 +90,13 @@ class RemoteResumption:
         moved = handover.mod_state.get(KEY, {}).get("sm")
         assert isinstance(moved, SmState)
         record = handover.record
+        # The session left this node (local per-session work such as mod_ping's watch stops);
+        # it was not available here any more, so nobody is told it went away.
+        await self.module.ctx.run_hook(
+            SM_REMOVE_CONNECTION, record.jid.domain, None,
+            session=None, jid=record.jid, sid=record.sid, node=record.node,
+            reason="resumed_elsewhere", status="", was_available=False,
+        )  # fmt: skip
         log.info("sm_handed_off", extra={"jid": str(handover.jid), "to": new_sid})
         packed = pack_session(
             handover.jid, record.priority, record.info, moved, handover.mod_state, KEY
@@ -99,15 +114,21 @@ class RemoteResumption:
         ctx = module.ctx
         sessions = ctx.sessions
         new_sid = sessions.new_sid(ctx.clock.now())
-        sessions.reserve(new_sid, session)
+        pending = _Pending()
+        sessions.reserve(new_sid, pending)
+        successor = await self._announce(entry, new_sid)
         try:
             data = await sessions.take_over(entry.sid, entry.smid, new_sid)
             state = unpack_session(data) if data is not None else None
         except Unpackable as exc:
             log.warning("sm_handover_unreadable", extra={"smid": entry.smid, "error": str(exc)})
             state = None
-        if state is None or state.jid.bare != entry.jid.bare:
-            sessions.release(new_sid, session)
+        if state is None or state.jid != entry.jid:
+            sessions.release(new_sid, pending)
+            if successor is not None:
+                await sessions.close(successor)
+            for acc in pending.take(None):  # they were meant for the session that is gone
+                await ctx.route_acc(acc)
             return False
         ip, port = session.peer
         info = dict(state.info)
@@ -122,7 +143,13 @@ class RemoteResumption:
         sm.out_seq = len(state.buffer)
         mod_state = state.mod_state
         mod_state[KEY] = {"sm": sm}
+        for acc in pending.take(session):  # behind the re-sent buffer, in arrival order
+            session.deliver(acc)
         await session.adopt(record, broadcast_presence(record), mod_state)
+        await ctx.run_hook(
+            SM_REGISTER_CONNECTION, record.jid.domain, None,
+            session=session, jid=record.jid, sid=new_sid,
+        )  # fmt: skip
         await module.table.register(SmEntry(entry.smid, new_sid, state.jid, ctx.node))
         if module.mirror is not None and isinstance(data, dict):
             first = int(data.get("seq", 0))
@@ -131,6 +158,42 @@ class RemoteResumption:
             module.mirror.released(old_sid, seqs)
         log.info("sm_resumed_from_node", extra={"jid": str(state.jid), "node": entry.node})
         return True
+
+    async def _announce(self, entry: SmEntry, new_sid: str) -> SessionRecord | None:
+        """Write the new session's row, a copy of the old one naming it as the session it
+        takes over, before asking the old node: once it is everywhere, every node routes
+        to the new sid (`SessionManager.user_sessions`), so nothing sent while the old
+        row is being deleted falls between the two. None when the old row is gone."""
+        sessions = self.module.ctx.sessions
+        old = sessions.session(entry.jid)
+        if old is None or old.sid != entry.sid:
+            return None
+        info = {**old.info, RESUMES_INFO: old.sid}
+        successor = SessionRecord(new_sid, old.jid, self.module.ctx.node, old.priority, info)
+        return await sessions.update(successor)
+
+
+class _Pending:
+    """The new sid's handle while the old node is asked: collects what is routed to it."""
+
+    def __init__(self) -> None:
+        self.items: list[Acc] = []
+        self.target: C2SSession | None = None
+
+    def deliver(self, acc: Acc) -> bool:
+        if self.target is not None:
+            return self.target.deliver(acc)
+        self.items.append(acc)
+        return True
+
+    def kick(self, condition: str, text: str | None = None) -> None:
+        pass  # nothing to close yet; a kick of the resumed session reaches the session
+
+    def take(self, target: C2SSession | None) -> list[Acc]:
+        """What was collected; later deliveries go to `target` (None: refused)."""
+        items, self.items = self.items, []
+        self.target = target
+        return items
 
 
 def with_delay(el: Element, domain: str, stamp: float) -> Element:
