@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from e2e.rawxmpp import RawClient
 from e2e.test_sasl2 import sasl2_scram
 from meerkat import api
+from meerkat.clustering import resumption
 from meerkat.core.sessions import broadcast_presence
+from meerkat.modules.stream_management import remote
 from meerkat.server import Node
 from meerkat.xmpp import ns
 from meerkat.xmpp.jid import Jid
@@ -62,6 +66,7 @@ async def test_a_session_resumed_on_another_node_gets_its_unacked_messages_once_
     )
     bob = await raw(n2, "bob", "b")
     bob.send(presence())
+    await bob.expect(is_presence_from("alice@localhost", "unavailable"))  # the probe's answer
     alice = await raw(n1, "alice", "phone")
     alice.send(presence(priority=5, show="away"))
     await bob.expect(is_presence_from(ALICE))
@@ -190,3 +195,57 @@ async def test_resuming_a_session_of_a_dead_node_fails_and_its_unacked_messages_
     assert [body(m) for m in got] == ["m2", "m3"]
     assert all(delay_of(m) is not None for m in got)
     await late.close()
+
+
+async def test_an_old_node_that_does_not_answer_fails_the_resumption_without_a_hang(
+    make_cluster: ClusterFactory, raw: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n1, n2 = await make_cluster(2)
+    monkeypatch.setattr(resumption, "TAKEOVER_TIMEOUT", 0.3)
+    bob = await raw(n2, "bob", "b")
+    alice = await raw(n1, "alice", "phone")
+    alice.send(presence())
+    await alice.expect(is_presence_from(ALICE))
+    smid = await enable_sm(alice)
+    stuck = asyncio.Event()
+    handler = n1.sessions.takeover_handler
+
+    async def never(*args: object) -> None:
+        await stuck.wait()
+
+    n1.sessions.takeover_handler = never
+    refused, failed = await resume(n2.c2s_port(), "alice", smid, 0)
+    await refused.close()
+    assert failed.name == "failed" and failed.find("item-not-found", ns.STANZAS_ERRORS) is not None
+    # The announced successor row is gone again; Alice's session on node1 still works.
+    await wait_for(lambda: alice_rows(n1) == [("phone", "node1@localhost")], what="n1 view")
+    assert alice_rows(n2) == [("phone", "node1@localhost")]
+    bob.send(message("alice@localhost", "still here"))
+    assert [body(m) for m in await messages(alice, 1)] == ["still here"]
+    stuck.set()
+    n1.sessions.takeover_handler = handler
+    again, resumed = await resume(n2.c2s_port(), "alice", smid, 0)
+    assert resumed.name == "resumed"
+    assert [body(m) for m in await messages(again, 1)] == ["still here"]
+    await again.close()
+
+
+async def test_a_hand_off_nobody_claims_is_routed_again_by_the_old_node(
+    make_cluster: ClusterFactory, raw: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n1, n2 = await make_cluster(2)
+    monkeypatch.setattr(remote, "ORPHAN_GRACE", 0.1)
+    bob = await raw(n2, "bob", "b")
+    alice = await raw(n1, "alice", "phone")
+    smid = await enable_sm(alice)
+    bob.send(message(ALICE, "in the lost answer"))
+    await messages(alice, 1)
+    cut(alice)
+    [record] = n1.sessions.user_sessions(Jid("alice", "localhost"))
+    # node2 asks for the session, then loses the answer (as if the call had timed out).
+    state = await n2.sessions.take_over(record.sid, smid, n2.sessions.new_sid(0.0))
+    assert state is not None and len(state["buffer"]) == 1
+    assert n1.sessions.user_sessions(Jid("alice", "localhost")) == []
+    back = await raw(n2, "alice", "phone")
+    back.send(presence())
+    assert [body(m) for m in await messages(back, 1)] == ["in the lost answer"]

@@ -35,7 +35,10 @@ log = logging.getLogger(__name__)
 
 TABLE = "stream_management_session"
 TAKEOVER = "sm_takeover"
-TAKEOVER_TIMEOUT = 5.0
+TAKEOVER_TIMEOUT = 10.0
+"""Seconds a resuming node waits for the old one: its session may take
+`stream_management.remote.HAND_OFF_TIMEOUT` to get to the request, and deleting its row
+waits for every peer's ack (a dying peer: until its link misses 3 heartbeats)."""
 
 
 class ReplicatedSmTable:

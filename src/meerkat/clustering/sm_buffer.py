@@ -83,6 +83,15 @@ class ReplicatedSmBuffer:
                 deletes.append(key)
         self._schedule()
 
+    def held(self, sid: str, seqs: Iterable[int]) -> list[tuple[Element, float]]:
+        out = []
+        for seq in seqs:
+            value = self.table.get((sid, seq))
+            acc = _acc(value) if value is not None else None
+            if acc is not None:
+                out.append((acc.element, acc.timestamp))
+        return out
+
     def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True

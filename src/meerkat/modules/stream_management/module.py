@@ -343,10 +343,10 @@ class StreamManagementModule(Module):
         if sm.smid is not None:
             self._release(params["sid"], first, unacked)
         for stanza in unacked:
-            await self._reroute(stanza, jid)
+            await self.reroute(stanza, jid)
         return None
 
-    async def _reroute(self, el: Element, owner: Jid) -> None:
+    async def reroute(self, el: Element, owner: Jid) -> None:
         """Route an unacknowledged stanza again: its recipient is gone, so the router picks
         another resource, offline storage or an error for the sender."""
         try:

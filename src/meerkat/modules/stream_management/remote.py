@@ -30,6 +30,7 @@ one id race in the old session's mailbox: the first wins, the other gets None.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ORPHAN_GRACE = 30.0
+"""Seconds after a hand-off before the old node checks that the new one claimed it."""
 HAND_OFF_TIMEOUT = 2.0
 """Seconds the old node waits for its session to take the request (the cluster call's own
 timeout, `clustering.resumption.TAKEOVER_TIMEOUT`, must be longer)."""
@@ -103,7 +106,25 @@ class RemoteResumption:
         )
         packed["sid"] = record.sid
         packed["seq"] = moved.first_seq
+        if self.module.mirror is not None and moved.unacked:
+            seqs = range(moved.first_seq, moved.out_seq)
+            self.module.ctx.spawn(self._sweep(record, seqs), name="mod_stream_management sweep")
         return packed
+
+    async def _sweep(self, record: SessionRecord, seqs: range) -> None:
+        """The new node drops the old sid's mirrored messages once it holds the session. If
+        they are still there after a while, it never got the answer (the call timed out, the
+        link or the node broke): route them again here rather than keep them forever."""
+        mirror = self.module.mirror
+        assert mirror is not None
+        await asyncio.sleep(ORPHAN_GRACE)
+        left = mirror.held(record.sid, seqs)
+        if not left:
+            return
+        log.warning("sm_handover_unclaimed", extra={"jid": str(record.jid), "messages": len(left)})
+        mirror.released(record.sid, seqs)
+        for el, _ in left:
+            await self.module.reroute(el, record.jid)
 
     # -- the new node ---------------------------------------------------------------------------
     async def resume(self, session: C2SSession, entry: SmEntry) -> bool:

@@ -138,3 +138,7 @@ class BufferMirror(Protocol):
     def released(self, sid: str, seqs: Iterable[int]) -> None:
         """These buffered stanzas of `sid` were acknowledged, re-sent or re-routed."""
         ...
+
+    def held(self, sid: str, seqs: Iterable[int]) -> list[tuple[Element, float]]:
+        """The messages among these that are still mirrored (oldest first, with stamps)."""
+        ...
