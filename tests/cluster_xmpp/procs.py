@@ -62,6 +62,7 @@ class MeerkatProcess:
         c2s_port: int | None = None,
         admin_port: int | None = None,
         cluster_port: int | None = None,
+        extra_toml: str = "",
     ) -> None:
         self.workdir = workdir / name.partition("@")[0]
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -104,6 +105,7 @@ schema_endpoint = "admin"
 
 {pool_toml(db)}
 {chr(10).join(cets)}
+{extra_toml}
 """
         )
 

@@ -31,6 +31,9 @@ class FakeTable:
     def on_node_down(self, handler: Callable[[DownInfo], None]) -> None:
         self.handlers.append(handler)
 
+    def get(self, key: Any) -> Any:
+        return self.rows.get(key)
+
     def write_nowait(self, inserts: Iterable[Any], deletes: Iterable[Any]) -> asyncio.Future[Any]:
         ins, dels = list(inserts), list(deletes)
         self.writes.append((ins, dels))
@@ -74,23 +77,29 @@ def message(body: str, to: str = str(JID)) -> Element:
 def mirror(nodes: list[str]) -> tuple[ReplicatedSmBuffer, FakeTable, FakeRouter, list[Any]]:
     table, router = FakeTable(nodes), FakeRouter()
     tasks: list[Coroutine[Any, Any, None]] = []
-    buf = ReplicatedSmBuffer(table, router, tasks.append)  # type: ignore[arg-type]
+    buf = ReplicatedSmBuffer(table, router, tasks.append, delay=0.01)  # type: ignore[arg-type]
     return buf, table, router, tasks
 
 
-async def test_rows_written_and_released_in_one_turn_are_one_write_or_none() -> None:
+async def test_rows_written_and_released_within_the_delay_are_one_write_or_none() -> None:
     buf, table, _, _ = mirror(["node1@localhost"])
     buf.buffered(SID_A, 0, JID, message("one"), 10.0)
     buf.buffered(SID_A, 1, JID, message("two"), 11.0)
     buf.released(SID_A, [0])
-    await asyncio.sleep(0)
+    assert buf.held(SID_A, [0, 1])[0][1] == 11.0  # not sent yet, but held
+    await asyncio.sleep(0.05)
     assert len(table.writes) == 1
     [(inserts, deletes)] = table.writes
     assert [k for k, _ in inserts] == [(SID_A, 1)] and deletes == []
     assert table.rows[(SID_A, 1)][0] == str(JID) and table.rows[(SID_A, 1)][2] == 11.0
+    assert [el.find_text("body") for el, _ in buf.held(SID_A, [0, 1])] == ["two"]
     buf.released(SID_A, [1])
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
     assert table.writes[-1] == ([], [(SID_A, 1)]) and not table.rows
+    buf.buffered(SID_A, 2, JID, message("acked at once"), 12.0)
+    buf.released(SID_A, [2])
+    await asyncio.sleep(0.05)
+    assert len(table.writes) == 2  # never left the node
 
 
 async def test_the_leader_routes_a_dead_nodes_messages_again_in_order_and_drops_its_rows() -> None:

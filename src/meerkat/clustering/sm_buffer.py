@@ -9,9 +9,11 @@ messages would be lost. `ReplicatedSmBuffer` is the stream management module's
 
 - only messages of resumable sessions (presence is re-sent by the contacts' next change,
   IQs would be bounced anyway), and only in a cluster: a single node keeps nothing extra;
-- writes are batched: the rows added and removed during one turn of the event loop leave as
-  one insert and one delete (a row added and acknowledged within the turn never leaves);
-  they are not awaited (`ReplicatedTable.write_nowait`), so the client's stream never waits;
+- writes are batched: the rows added and removed during `FLUSH_DELAY` leave as one insert
+  and one delete, and a message acknowledged before its batch leaves is never serialized
+  nor replicated at all (the common case: a connected client acks within milliseconds), so
+  a healthy stream costs a dict insert and a pop per message; writes are not awaited
+  (`ReplicatedTable.write_nowait`), so the client's stream never waits;
 - a row is deleted when the client acknowledges the message, when it is re-sent after a
   resumption (then it is written again, under the new sequence number or the new node's
   sid), or when the session ends and re-routes its buffer itself;
@@ -23,7 +25,7 @@ messages would be lost. `ReplicatedSmBuffer` is the stream management module's
   another resource of the user that is online.
 
 The window that remains: a message written to the client and lost with its node before
-its row reached any other node (at most one loop turn plus the link's latency), and, in a
+its row reached any other node (at most `FLUSH_DELAY` plus the link's latency), and, in a
 netsplit, messages of sessions on the other side that are both stored here and delivered
 there.
 """
@@ -48,20 +50,26 @@ from ..xmpp.stream import parse_element
 log = logging.getLogger(__name__)
 
 TABLE = "stream_management_buffer"
+FLUSH_DELAY = 0.05
+"""Seconds rows wait before they are replicated: the loss window on a node's death, traded
+for not replicating messages the client acknowledges within it."""
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 
 
 class ReplicatedSmBuffer:
     """`meerkat.modules.stream_management.BufferMirror` over a replicated table."""
 
-    def __init__(self, table: ReplicatedTable, router: Router, spawn: Spawn) -> None:
+    def __init__(
+        self, table: ReplicatedTable, router: Router, spawn: Spawn, delay: float = FLUSH_DELAY
+    ) -> None:
         self.table = table
         self.router = router
         self.spawn = spawn
+        self.delay = delay
         self.closed = False
-        self._inserts: dict[Key, list[Any]] = {}
+        self._inserts: dict[Key, tuple[Jid, Element, float]] = {}
         self._deletes: list[Key] = []
-        self._scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
         self.rerouted: list[tuple[str, int]] = []
         """(dead node, messages) for each node this one cleaned up (tests, logs)."""
         table.on_node_down(self._on_down)
@@ -69,11 +77,15 @@ class ReplicatedSmBuffer:
     def close(self) -> None:
         """This node is leaving: the peers it loses are not dead, it is (no cleanup)."""
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # -- BufferMirror ---------------------------------------------------------------------------
     def buffered(self, sid: str, seq: int, jid: Jid, el: Element, stamp: float) -> None:
-        self._inserts[(sid, seq)] = [str(jid), el.to_string(ns.CLIENT), stamp]
-        self._schedule()
+        self._inserts[(sid, seq)] = (jid, el, stamp)
+        if self._timer is None:
+            self._schedule()
 
     def released(self, sid: str, seqs: Iterable[int]) -> None:
         inserts, deletes = self._inserts, self._deletes
@@ -81,11 +93,16 @@ class ReplicatedSmBuffer:
             key = (sid, seq)
             if inserts.pop(key, None) is None:
                 deletes.append(key)
-        self._schedule()
+        if self._timer is None and deletes:
+            self._schedule()
 
     def held(self, sid: str, seqs: Iterable[int]) -> list[tuple[Element, float]]:
         out = []
         for seq in seqs:
+            pending = self._inserts.get((sid, seq))
+            if pending is not None:
+                out.append((pending[1], pending[2]))
+                continue
             value = self.table.get((sid, seq))
             acc = _acc(value) if value is not None else None
             if acc is not None:
@@ -93,18 +110,21 @@ class ReplicatedSmBuffer:
         return out
 
     def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+        if not self.closed:
+            self._timer = asyncio.get_running_loop().call_later(self.delay, self.flush)
 
     def flush(self) -> None:
-        """Send this turn's rows and deletions (one replicated write each)."""
-        self._scheduled = False
+        """Send the rows and deletions gathered since the last flush (one write each)."""
+        self._timer = None
         inserts, deletes = self._inserts, self._deletes
         if not inserts and not deletes:
             return
         self._inserts, self._deletes = {}, []
-        self.table.write_nowait(inserts.items(), deletes).add_done_callback(_log_failure)
+        rows = [
+            (key, [str(jid), el.to_string(ns.CLIENT), stamp])
+            for key, (jid, el, stamp) in inserts.items()
+        ]
+        self.table.write_nowait(rows, deletes).add_done_callback(_log_failure)
 
     # -- a node died ----------------------------------------------------------------------------
     def _on_down(self, info: DownInfo) -> None:

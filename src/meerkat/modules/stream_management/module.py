@@ -95,6 +95,13 @@ class StreamManagementConfig:
         default=600, metadata=doc("Seconds a lost session waits to be resumed.")
     )
     stale_h: StaleHConfig = field(default_factory=StaleHConfig, metadata=doc("Stale h."))
+    cluster_buffer: bool = field(
+        default=True,
+        metadata=doc(
+            "In a cluster, mirror unacknowledged messages of resumable sessions in a "
+            "replicated table, so that they reach offline storage when their node dies."
+        ),
+    )
 
     def validate(self) -> list[str]:
         problems = []
@@ -122,7 +129,7 @@ class StreamManagementModule(Module):
         shared: SmTable | None = ctx.sessions.sm_table
         self.table: SmTable = shared if shared is not None else LocalSmTable()
         """Where SM-IDs live: the cluster's replicated table, or this node's own."""
-        self.mirror: BufferMirror | None = ctx.sessions.sm_buffer
+        self.mirror: BufferMirror | None = ctx.sessions.sm_buffer if config.cluster_buffer else None
         """The cluster's copy of unacknowledged messages (None: single node, memory only)."""
         self.remote = RemoteResumption(self)
         self._pruner: asyncio.Task[None] | None = None
