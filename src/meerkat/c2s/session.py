@@ -18,6 +18,11 @@ Stream management (XEP-0198) needs two things only the session can do, both driv
   state with the SM buffer) and the stanzas still queued for it to the new session, and swaps
   the session manager's handle in the same synchronous step, so no stanza routed meanwhile can
   overtake or miss them. The sid, and so the router's view, stays the same.
+- *across nodes*: `hand_off(swap)` ends the old session quietly for a resumption on another
+  node (the stanzas still queued for it go through its client path first, so stream
+  management buffers them; `swap` moves its routing away in the same step), and `adopt` lets
+  the new connection continue it there under a new sid. The stream management module's
+  `remote` part drives both.
 
 This file is longer than our usual 400 lines on purpose: every state transition of the
 machine is here (STYLE §2); authentication's steps live in `auth.py`.

@@ -9,10 +9,10 @@ messages would be lost. `ReplicatedSmBuffer` is the stream management module's
 
 - only messages of resumable sessions (presence is re-sent by the contacts' next change,
   IQs would be bounced anyway), and only in a cluster: a single node keeps nothing extra;
-- writes are batched: the rows added and removed during `FLUSH_DELAY` leave as one insert
-  and one delete, and a message acknowledged before its batch leaves is never serialized
-  nor replicated at all (the common case: a connected client acks within milliseconds), so
-  a healthy stream costs a dict insert and a pop per message; writes are not awaited
+- a message is written only once it has stayed unacknowledged for `FLUSH_DELAY`; one
+  acknowledged sooner (the common case: a connected client acks within milliseconds) is
+  never serialized nor replicated, so a healthy stream costs a dict insert and a pop per
+  message. What is due is batched: one insert and one delete per flush, not awaited
   (`ReplicatedTable.write_nowait`), so the client's stream never waits;
 - a row is deleted when the client acknowledges the message, when it is re-sent after a
   resumption (then it is written again, under the new sequence number or the new node's
@@ -67,7 +67,8 @@ class ReplicatedSmBuffer:
         self.spawn = spawn
         self.delay = delay
         self.closed = False
-        self._inserts: dict[Key, tuple[Jid, Element, float]] = {}
+        self._inserts: dict[Key, tuple[Jid, Element, float, float]] = {}
+        """Rows not written yet, oldest first: key -> (jid, message, stamp, loop time due)."""
         self._deletes: list[Key] = []
         self._timer: asyncio.TimerHandle | None = None
         self.rerouted: list[tuple[str, int]] = []
@@ -83,9 +84,10 @@ class ReplicatedSmBuffer:
 
     # -- BufferMirror ---------------------------------------------------------------------------
     def buffered(self, sid: str, seq: int, jid: Jid, el: Element, stamp: float) -> None:
-        self._inserts[(sid, seq)] = (jid, el, stamp)
+        loop = asyncio.get_running_loop()
+        self._inserts[(sid, seq)] = (jid, el, stamp, loop.time() + self.delay)
         if self._timer is None:
-            self._schedule()
+            self._schedule(self.delay)
 
     def released(self, sid: str, seqs: Iterable[int]) -> None:
         inserts, deletes = self._inserts, self._deletes
@@ -94,7 +96,7 @@ class ReplicatedSmBuffer:
             if inserts.pop(key, None) is None:
                 deletes.append(key)
         if self._timer is None and deletes:
-            self._schedule()
+            self._schedule(0.0)
 
     def held(self, sid: str, seqs: Iterable[int]) -> list[tuple[Element, float]]:
         out = []
@@ -109,22 +111,27 @@ class ReplicatedSmBuffer:
                 out.append((acc.element, acc.timestamp))
         return out
 
-    def _schedule(self) -> None:
+    def _schedule(self, delay: float) -> None:
         if not self.closed:
-            self._timer = asyncio.get_running_loop().call_later(self.delay, self.flush)
+            self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
 
     def flush(self) -> None:
-        """Send the rows and deletions gathered since the last flush (one write each)."""
+        """Write the rows that are due and the deletions gathered since the last flush."""
         self._timer = None
-        inserts, deletes = self._inserts, self._deletes
-        if not inserts and not deletes:
-            return
-        self._inserts, self._deletes = {}, []
-        rows = [
-            (key, [str(jid), el.to_string(ns.CLIENT), stamp])
-            for key, (jid, el, stamp) in inserts.items()
-        ]
-        self.table.write_nowait(rows, deletes).add_done_callback(_log_failure)
+        now = asyncio.get_running_loop().time()
+        rows = []
+        for key, (jid, el, stamp, due) in self._inserts.items():
+            if due > now:
+                break
+            rows.append((key, [str(jid), el.to_string(ns.CLIENT), stamp]))
+        for key, _ in rows:
+            del self._inserts[key]
+        deletes, self._deletes = self._deletes, []
+        if rows or deletes:
+            self.table.write_nowait(rows, deletes).add_done_callback(_log_failure)
+        if self._inserts:
+            first_due = next(iter(self._inserts.values()))[3]
+            self._schedule(max(0.0, first_due - now))
 
     # -- a node died ----------------------------------------------------------------------------
     def _on_down(self, info: DownInfo) -> None:

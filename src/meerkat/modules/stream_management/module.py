@@ -9,18 +9,24 @@
 - Detaching: a resumable session whose transport is lost without ``</stream:stream>`` is kept
   (USER_SOCKET_CLOSED -> `session.detach(resume_timeout)`), still registered, buffering.
 - Resuming: ``<resume/>`` after authentication, or inline in SASL2 (SASL2_SUCCESS): the new
-  connection takes the old session over (`C2SSession.take_over`: same sid, state and
-  queued stanzas), acknowledges the old buffer up to the client's ``h`` and re-sends the rest,
-  in order, exactly once. An ``h`` above what was sent is a stream error with
+  connection takes the old session over - on this node with `C2SSession.take_over` (same
+  sid, state and queued stanzas), on another node through the cluster (`remote`: the old
+  node hands the session over as plain data, this node continues it under a new sid of its
+  own) - acknowledges the old buffer up to the client's ``h`` and re-sends the rest, in
+  order, exactly once, messages and presence with a XEP-0203 ``<delay/>`` stamped when they
+  were first buffered. An ``h`` above what was sent is a stream error with
   ``<handled-count-too-high/>`` (XEP-0198 §4).
 - Ending: a session that ends unresumed (timeout, kick, clean close, error) re-routes its
   unacknowledged stanzas (REROUTE_UNACKED_MESSAGES): messages reach another resource or
   offline storage, IQs are bounced by the router. Its SM-ID then answers late resumptions
   with ``<failed h=...><item-not-found/>`` while `stale_h` keeps it.
 
-Cluster note: resuming a session held by another node is not implemented yet (the lookup
-finds its entry, `smid_node` names the node; the hand-over would travel over the cluster
-link); such attempts fail with item-not-found and the old node's timeout stores the messages.
+In a cluster, SM-IDs live in the replicated table the session manager offers
+(`SessionManager.sm_table`, see `clustering.resumption`), and with `cluster_buffer` the
+messages of resumable sessions' buffers are mirrored (`SessionManager.sm_buffer`, a
+`BufferMirror`, see `clustering.sm_buffer`): when a node dies, its sessions cannot be
+resumed (item-not-found) and a survivor routes their unacknowledged messages again, which
+lands them in offline storage. A single node keeps both in memory only.
 """
 
 from __future__ import annotations

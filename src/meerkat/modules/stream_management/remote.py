@@ -4,8 +4,11 @@ The client of a session on node A reconnects to node B and sends ``<resume previ
 (or resumes inline in SASL2). B finds the SM-ID in the replicated `SmTable`, which names
 A's session, and:
 
-1. reserves a new sid of its own (`SessionManager.reserve`): from now on a stanza A forwards
-   for the old session lands in the new connection's mailbox, behind the resumption;
+1. reserves a new sid of its own (`SessionManager.reserve`) with a pending handle that
+   collects what is routed to it, and writes that sid's row, a copy of A's naming the
+   session it takes over (`RESUMES_INFO`): every node that sees both rows routes to the new
+   one (`SessionManager.user_sessions`), so nothing falls between A's row going away and
+   B's arriving;
 2. asks A over the cluster link (`SessionManager.take_over`, the ``sm_takeover`` call) to
    give the session up. On A, `hand_off` (the session manager's `takeover_handler`) asks the
    old session, in its own task and mailbox order, to stop writing, to pass the stanzas still
@@ -15,8 +18,15 @@ A's session, and:
    re-routing. A answers with the session as plain data (`handover.pack_session`);
 3. binds the new connection to the same full JID under the new sid with the old presence,
    priority and module state (`C2SSession.adopt`: one replicated write of the record, no
-   presence broadcast), re-registers the SM-ID for itself, and drops A's mirrored copy of
-   the buffer (`BufferMirror`), which its own copy now replaces as the stanzas are re-sent.
+   presence broadcast; what the pending handle collected follows the re-sent buffer),
+   re-registers the SM-ID for itself, and drops A's mirrored copy of the buffer
+   (`BufferMirror`), which its own copy replaces as the stanzas are re-sent. A checks after
+   `ORPHAN_GRACE` that this happened; if not (B never got the answer), A routes those
+   messages again itself.
+
+The session-level hooks run where the session is: SM_REMOVE_CONNECTION on A (with no
+session and ``was_available`` false: local per-session work such as mod_ping's watch
+stops, nobody is told anything) and SM_REGISTER_CONNECTION on B.
 
 The module then acknowledges the buffer up to the client's ``h`` and re-sends the rest, in
 order, each message and presence with a XEP-0203 ``<delay/>`` stamped when it was first
@@ -24,8 +34,9 @@ buffered (IQs are re-sent as they were: a delay means nothing on a request or a 
 
 Failure is never a hang: A answers None (the session ended, the id is not its own, the
 session did not get to the request within `HAND_OFF_TIMEOUT`), or the call fails or times out
-(`ClusterResumption`), and the client gets ``<failed><item-not-found/>``. Two resumptions of
-one id race in the old session's mailbox: the first wins, the other gets None.
+(`ClusterResumption`), and the client gets ``<failed><item-not-found/>``; B deletes its
+announced row and routes again what the pending handle collected. Two resumptions of one id
+race in the old session's mailbox: the first wins, the other gets None.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""Where resumption ids live: `SmTable`, a small interface over a cluster-wide table.
+"""Where resumption ids live (`SmTable`), and the cluster's copy of buffers (`BufferMirror`).
 
 An SM-ID (``<enabled id>``) maps to the session that can be resumed (its sid, full JID and
 node); after that session ends without being resumed, the id maps to its last ``h`` ("stale
 h", XEP-0198 §5: a late client learns which of its stanzas arrived) until it is pruned.
 
-`LocalSmTable` keeps both in dicts on one node. A cluster implementation (the CETS
-``stream-management ids`` table of DESIGN.md §6) must give the same answers with *local*
-reads and replicated writes; the interface is shaped for that:
+`LocalSmTable` keeps both in dicts on one node. The cluster implementation
+(`clustering.ReplicatedSmTable`, the CETS ``stream-management ids`` table of DESIGN.md §6)
+gives the same answers with *local* reads and replicated writes; the interface is shaped
+for that:
 
 - ids embed the owning node (`make_smid` / `smid_node`), so a node can tell where to ask for
   a hand-over without a lookup, and a survivor can drop a dead node's rows
