@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -214,4 +215,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM (`timeout`) unwinds like Ctrl-C, so the servers are killed on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     asyncio.run(main())
