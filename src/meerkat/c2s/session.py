@@ -58,6 +58,7 @@ from ..core.hooks import (
     USER_SEND_PRESENCE,
     USER_SEND_XMLEL,
     USER_SOCKET_CLOSED,
+    USER_TERMINATE,
     XMPP_PRESEND_ELEMENT,
     Hook,
 )
@@ -845,6 +846,12 @@ class C2SSession:
 
     # -- the end ----------------------------------------------------------------------------
     async def _terminate(self, reason: str) -> None:
+        if self._record is not None:
+            # Before the session stops being resumable (CLOSED, unregistered): a <resume/>
+            # racing the end must find the session (and wait) or the stale h it leaves.
+            jid, sid = self._record.jid, self._record.sid
+            params = {"session": self, "jid": jid, "sid": sid, "reason": reason}
+            await self.node.hooks.run(USER_TERMINATE, self.host, None, params)
         self.fsm = State.CLOSED
         self.node.live.discard(self)
         record, self._record = self._record, None

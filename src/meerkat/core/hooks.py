@@ -93,6 +93,13 @@ USER_SOCKET_CLOSED = Hook(
     "session.detach(seconds): the session then stays registered, without a transport, until "
     "it is resumed, kicked or the time is up. acc: None. params: session, reason.",
 )
+USER_TERMINATE = Hook(
+    "user_terminate",
+    "A bound session is about to end without being resumed (timeout, kick, close, error), "
+    "while it still counts as resumable: a XEP-0198 <resume/> arriving meanwhile waits for "
+    "its refusal until the session has ended. Stream management retires the session's id "
+    "here (stale h first). acc: None. params: session, jid, sid, reason.",
+)
 REROUTE_UNACKED_MESSAGES = Hook(
     "reroute_unacked_messages",
     "A bound session is terminating (not resumed), after it left the session table and "

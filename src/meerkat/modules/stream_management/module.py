@@ -16,10 +16,12 @@
   order, exactly once, messages and presence with a XEP-0203 ``<delay/>`` stamped when they
   were first buffered. An ``h`` above what was sent is a stream error with
   ``<handled-count-too-high/>`` (XEP-0198 §4).
-- Ending: a session that ends unresumed (timeout, kick, clean close, error) re-routes its
-  unacknowledged stanzas (REROUTE_UNACKED_MESSAGES): messages reach another resource or
-  offline storage, IQs are bounced by the router. Its SM-ID then answers late resumptions
-  with ``<failed h=...><item-not-found/>`` while `stale_h` keeps it.
+- Ending: a session that ends unresumed (timeout, kick, clean close, error) first retires
+  its SM-ID (USER_TERMINATE, while the session still counts as resumable: stale h written,
+  then the id deleted), so a ``<resume/>`` racing the end gets the stale h; then it
+  re-routes its unacknowledged stanzas (REROUTE_UNACKED_MESSAGES): messages reach another
+  resource or offline storage, IQs are bounced by the router. Its SM-ID answers late
+  resumptions with ``<failed h=...><item-not-found/>`` while `stale_h` keeps it.
 
 In a cluster, SM-IDs live in the replicated table the session manager offers
 (`SessionManager.sm_table`, see `clustering.resumption`), and with `cluster_buffer` the
@@ -53,6 +55,7 @@ from ...core.hooks import (
     STOP,
     USER_SEND_XMLEL,
     USER_SOCKET_CLOSED,
+    USER_TERMINATE,
     XMPP_PRESEND_ELEMENT,
 )
 from ...core.modules import HookSpec, Module
@@ -151,6 +154,7 @@ class StreamManagementModule(Module):
             HookSpec(C2S_PREPROCESSING_HOOK, self.on_client_stanza, priority=1),
             HookSpec(XMPP_PRESEND_ELEMENT, self.on_presend, PRESEND_PRIORITY),
             HookSpec(USER_SOCKET_CLOSED, self.on_socket_closed),
+            HookSpec(USER_TERMINATE, self.on_terminate),
             HookSpec(REROUTE_UNACKED_MESSAGES, self.on_reroute),
         )
 
@@ -340,17 +344,28 @@ class StreamManagementModule(Module):
             session.detach(self.config.resume_timeout)
         return None
 
+    async def on_terminate(self, acc: object, params: dict[str, Any]) -> object:
+        """The session ends unresumed: retire its SM-ID while the session still counts as
+        resumable. A concurrent ``<resume/>`` then finds the id and the session (which
+        answers it only once it has ended, so after this) or the stale h, never neither.
+        The stale h is written before the id is deleted: in a cluster each is a replicated
+        write, and every node sees them in this order."""
+        sm = self.sm_state(params["session"])
+        if sm is None or sm.smid is None:
+            return None
+        if self.config.stale_h.enabled:
+            jid: Jid = params["jid"]
+            stale = StaleH(sm.handled, jid.bare, self.ctx.clock.now())
+            await self.table.put_stale_h(sm.smid, stale)
+        await self.table.unregister(sm.smid)
+        return None
+
     async def on_reroute(self, acc: object, params: dict[str, Any]) -> object:
         session: C2SSession = params["session"]
         sm = session.state(KEY).pop("sm", None)
         if not isinstance(sm, SmState):
             return None
         jid: Jid = params["jid"]
-        if sm.smid is not None:
-            await self.table.unregister(sm.smid)
-            if self.config.stale_h.enabled:
-                stale = StaleH(sm.handled, jid.bare, self.ctx.clock.now())
-                await self.table.put_stale_h(sm.smid, stale)
         first = sm.first_seq
         unacked = sm.take_unacked()
         if sm.smid is not None:
