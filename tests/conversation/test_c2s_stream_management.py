@@ -11,6 +11,13 @@ from typing import Any
 import pytest
 from test_c2s_harness import BASE_MODULES, C2SHarness, Wire, start_harness
 
+from meerkat.core.hooks import (
+    REROUTE_UNACKED_MESSAGES,
+    SM_REMOVE_CONNECTION,
+    UNSET_PRESENCE,
+    USER_TERMINATE,
+    Hook,
+)
 from meerkat.modules._common import xmpp_stamp
 from meerkat.modules.stream_management import (
     H_MODULO,
@@ -21,6 +28,7 @@ from meerkat.modules.stream_management import (
     StaleH,
     StaleHConfig,
     StreamManagementConfig,
+    StreamManagementModule,
     make_smid,
     smid_node,
 )
@@ -265,6 +273,115 @@ async def test_a_late_resumption_fails_with_the_stale_h_and_messages_are_offline
     again = await harness.logged_in("alice", "res")
     again.send("<presence/>")
     assert bodies(await again.stanzas()) == ["m2", "m3"]  # from offline storage, in order
+
+
+async def end_session(wire: Wire, how: str) -> None:
+    """Make alice's resumable session end unresumed, the way `how` says."""
+    if how == "timeout":
+        return  # detached; resume_timeout = 1 s
+    if how == "kick":
+        wire.session.kick("policy-violation", "kicked by the admin")
+    elif how == "clean close":
+        wire.send("</stream:stream>")
+    else:
+        assert how == "stream error"
+        wire.send("<not-a-stanza xmlns='urn:example'/>")
+
+
+@pytest.mark.parametrize(
+    "pause_in", [UNSET_PRESENCE, SM_REMOVE_CONNECTION, REROUTE_UNACKED_MESSAGES]
+)
+@pytest.mark.parametrize("how", ["timeout", "kick", "clean close", "stream error"])
+async def test_a_resumption_racing_the_end_of_the_session_gets_the_stale_h(
+    harness: C2SHarness, how: str, pause_in: Hook
+) -> None:
+    """While the session's end runs its hooks (paused here in one of them, before stream
+    management's own handlers), a <resume/> must not fall between the live session and
+    the stale h: XEP-0198 wants <failed h='...'><item-not-found/> with the last h."""
+    if how in ("timeout", "kick"):
+        alice, smid, _ = await detached_alice(harness)
+        h = "0"  # alice sent nothing after enabling
+    else:
+        alice = await online(harness, "alice")
+        smid = (await enabled(alice)).attrs["id"]
+        alice.send(chat("bob@localhost", "one"))
+        alice.send(f"<r {SM}/>")
+        assert (await alice.expect("a")).attrs["h"] == "1"
+        h = "1"
+    jid = alice.session.jid
+    paused, go_on = asyncio.Event(), asyncio.Event()
+
+    async def pause(acc: object, params: dict[str, Any]) -> object:
+        if params.get("jid") == jid and not paused.is_set():
+            paused.set()
+            await go_on.wait()
+        return None
+
+    owner = object()
+    harness.server.hooks.add(pause_in, None, pause, -1000, owner)  # before everyone else
+    try:
+        await end_session(alice, how)
+        await asyncio.wait_for(paused.wait(), 5)
+        _, failed = await resume(harness, smid, h=1)
+    finally:
+        go_on.set()
+        harness.server.hooks.remove_owner(owner)
+    assert failed.name == "failed" and failed.attrs.get("h") == h
+    assert failed.find("item-not-found", ns.STANZAS_ERRORS) is not None
+    await alice.ended()
+    _, late = await resume(harness, smid, h=1)
+    assert late.name == "failed" and late.attrs.get("h") == h
+
+
+@pytest.mark.parametrize("pause_at", ["before the id is retired", "between stale h and id"])
+async def test_a_resumption_arriving_while_the_id_is_retired_waits_and_gets_the_stale_h(
+    harness: C2SHarness, pause_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The <resume/> finds the id and the session still resumable: it asks the session,
+    which answers only once it has ended, and then the stale h is there."""
+    alice, smid, _ = await detached_alice(harness)
+    module = harness.server.ctx.module("mod_stream_management")
+    assert isinstance(module, StreamManagementModule)
+    table = module.table
+    paused, go_on, looked_up = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def wait_here() -> None:
+        paused.set()
+        await go_on.wait()
+
+    async def pause(acc: object, params: dict[str, Any]) -> object:
+        await wait_here()
+        return None
+
+    lookup, unregister = table.lookup, table.unregister
+
+    def spy_lookup(previd: str) -> SmEntry | None:
+        looked_up.set()
+        return lookup(previd)
+
+    async def paused_unregister(previd: str) -> None:
+        await wait_here()
+        await unregister(previd)
+
+    monkeypatch.setattr(table, "lookup", spy_lookup)
+    owner = object()
+    if pause_at == "before the id is retired":
+        harness.server.hooks.add(USER_TERMINATE, None, pause, -1000, owner)
+    else:
+        monkeypatch.setattr(table, "unregister", paused_unregister)
+    try:
+        alice.session.kick("policy-violation", "kicked by the admin")
+        await asyncio.wait_for(paused.wait(), 5)
+        attempt = asyncio.ensure_future(resume(harness, smid, h=1))
+        await asyncio.wait_for(looked_up.wait(), 5)  # it found the id and asked the session
+        assert not attempt.done()
+        go_on.set()
+        _, failed = await attempt
+    finally:
+        go_on.set()
+        harness.server.hooks.remove_owner(owner)
+    assert failed.name == "failed" and failed.attrs.get("h") == "0"
+    assert failed.find("item-not-found", ns.STANZAS_ERRORS) is not None
 
 
 async def test_an_h_above_what_was_sent_on_resumption_is_a_stream_error(
