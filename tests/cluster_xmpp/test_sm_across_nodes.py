@@ -7,13 +7,16 @@ stops, which is what the survivors see of a crash; `test_sm_node_kill.py` kills 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from e2e.rawxmpp import RawClient
 from e2e.test_sasl2 import sasl2_scram
 from meerkat import api
+from meerkat.c2s.session import C2SSession
 from meerkat.clustering import resumption
+from meerkat.core.hooks import SM_REMOVE_CONNECTION
 from meerkat.core.sessions import broadcast_presence
 from meerkat.modules.stream_management import remote
 from meerkat.server import Node
@@ -174,6 +177,45 @@ async def test_two_resumptions_of_one_id_on_two_nodes_have_one_winner(
     await wait_for(lambda: alice_rows(n1) == [("phone", node.node)], what="one session left")
     for client, _ in results:
         await client.close()
+
+
+async def test_a_resumption_on_another_node_racing_the_end_of_the_session_gets_the_stale_h(
+    make_cluster: ClusterFactory, raw: ClientFactory
+) -> None:
+    n1, n2 = await make_cluster(2)
+    bob = await raw(n2, "bob", "b")
+    alice = await raw(n1, "alice", "phone")
+    smid = await enable_sm(alice)
+    bob.send(message(ALICE, "m1"))
+    await messages(alice, 1)
+    alice.send(message("bob@localhost", "hi"))
+    alice.send(f"<r {SM}/>")
+    assert (await alice.expect("a")).attrs["h"] == "1"
+    [record] = n1.sessions.user_sessions(Jid.parse(ALICE))
+    session = n1.sessions.local_handle(record.sid)
+    assert isinstance(session, C2SSession)
+    cut(alice)
+    await wait_for(lambda: session.fsm.name == "RESUME_SESSION", what="alice detached")
+    paused, go_on = asyncio.Event(), asyncio.Event()
+
+    async def pause(acc: object, params: dict[str, Any]) -> object:
+        if params.get("sid") == record.sid and not paused.is_set():
+            paused.set()  # node1's session is ending: unregistered, the hooks still running
+            await go_on.wait()
+        return None
+
+    owner = object()
+    n1.hooks.add(SM_REMOVE_CONNECTION, None, pause, -1000, owner)
+    try:
+        session.kick("policy-violation", "kicked by the admin")
+        await asyncio.wait_for(paused.wait(), 5)
+        new, failed = await resume(n2.c2s_port(), "alice", smid, h=1)
+    finally:
+        go_on.set()
+        n1.hooks.remove_owner(owner)
+    assert failed.name == "failed" and failed.attrs.get("h") == "1"
+    assert failed.find("item-not-found", ns.STANZAS_ERRORS) is not None
+    await new.close()
 
 
 async def test_resuming_a_session_of_a_dead_node_fails_and_its_unacked_messages_wait_offline(
