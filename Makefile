@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench bench-compare clean
+.PHONY: run test install lint bench bench-compare bench-scale clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,14 +29,20 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy
 
+# Benchmarks (bench/README.md). BENCH_ARGS passes options, e.g. BENCH_ARGS="--quick --runs 1".
+# make bench: Meerkat with one worker and with workers = 2, medians of 3 runs (~20 min).
 bench: $(STAMP)
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 # The same scenarios against Prosody and ejabberd from Debian's packages, ratios per scenario.
 bench-compare: $(STAMP)
 	command -v prosody >/dev/null && command -v ejabberdctl >/dev/null || \
 		(apt-get update -q && apt-get install -y -q prosody ejabberd)
-	$(PY) bench/run.py --targets meerkat,prosody,ejabberd
+	$(PY) bench/run.py --targets meerkat,meerkat-w2,prosody,ejabberd $(BENCH_ARGS)
+
+# 100,000 concurrent TLS connections (8 workers; ~10 min, ~16 GiB of RAM free).
+bench-scale: $(STAMP)
+	$(PY) bench/run.py --scenarios scale $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

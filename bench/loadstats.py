@@ -3,7 +3,10 @@
 The histogram is log-linear (64 sub-buckets per power of two, under 1.6 % error), sparse and
 mergeable, so several generator processes can each record and the parent can combine them.
 Process CPU comes from /proc/<pid>/stat (user + system ticks, all threads), memory from
-/proc/<pid>/status VmRSS. Linux only.
+/proc/<pid>/status VmRSS. A server is a process tree (Meerkat with `general.workers = N` is a
+supervisor and N worker processes): its CPU and RSS are the sums over the PID and all its
+descendants, found by parent PID at every sample (a restarted worker is counted from then on).
+Linux only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ __all__ = [
     "cpu_shares",
     "median",
     "process_cpu_seconds",
+    "process_tree",
     "rss_kib",
+    "tree_cpu_seconds",
+    "tree_rss_kib",
 ]
 
 _SUB_BITS = 6
@@ -149,6 +155,40 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (alive now), parents first."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        ppid = int(data[data.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, index = [pid], 0
+    while index < len(tree):
+        tree.extend(children.get(tree[index], ()))
+        index += 1
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of `pid` and its descendants; None if `pid` is gone."""
+    if process_cpu_seconds(pid) is None:
+        return None
+    return sum(process_cpu_seconds(p) or 0.0 for p in process_tree(pid))
+
+
+def tree_rss_kib(pid: int) -> int | None:
+    """VmRSS of `pid` and its descendants in KiB; None if `pid` is gone."""
+    if rss_kib(pid) is None:
+        return None
+    return sum(rss_kib(p) or 0 for p in process_tree(pid))
+
+
 def _busy_seconds() -> float:
     """CPU seconds spent busy by the whole machine (all CPUs) since boot."""
     with open("/proc/stat") as f:
@@ -170,8 +210,8 @@ class CpuSample:
 
 
 def cpu_sample(wall: float, server_pid: int | None, generator_pids: Iterable[int]) -> CpuSample:
-    """Sample CPU counters now (`wall` from time.monotonic())."""
-    server = process_cpu_seconds(server_pid) if server_pid else None
+    """Sample CPU counters now (`wall` from time.monotonic()); the server is a process tree."""
+    server = tree_cpu_seconds(server_pid) if server_pid else None
     generator = sum(process_cpu_seconds(pid) or 0.0 for pid in generator_pids)
     return CpuSample(wall, _busy_seconds(), server, generator)
 

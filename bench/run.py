@@ -1,15 +1,22 @@
 #!/usr/bin/env python3
-"""`make bench`: run the load scenarios against a pinned server and tabulate medians.
+"""`make bench` / `make bench-compare`: run the load scenarios against pinned servers, tabulate.
 
-For each target (meerkat by default; `--targets meerkat,prosody,ejabberd` for bench-compare):
-register user1..userN once, warm the generator's SCRAM cache with one unmeasured login pass,
-then for every scenario and run: start a fresh server pinned to CPU 1 (taskset), let it settle,
-wait for a quiet machine, run `xmppload.py` pinned to CPU 0, stop the server. A run during
-which other processes used more than --max-other % of a core is repeated (at most twice).
-Output: one table (medians of the runs, each column separately) on stdout and in
-bench/results/<stamp>.md, every run's JSON line in bench/results/<stamp>.jsonl.
+Targets: `meerkat` (one process, pinned to CPU 1, generator on CPU 0), `meerkat-w2`
+(`general.workers = 2`: supervisor and both workers on CPUs 0-1, shared with the generator:
+the machine has two cores), `prosody`, `ejabberd` (peers/*.sh, pinned to CPU 1).
+For each target: register user1..userN once, warm the generator's SCRAM cache with one
+unmeasured login pass per SCRAM mechanism, then for every scenario and run: start a fresh
+server, let it settle, wait for a quiet machine, run `xmppload.py` pinned, stop the server.
+A run during which other processes used more than --max-other % of a core is repeated (at
+most twice). `messages_paced` offers 50% of the same target's `messages` median; with several
+targets `messages_equal` offers every target the same rate, 50% of the slowest one's median.
 
-Everything is loopback-only and bounded; the server is always stopped on exit.
+Output: the medians table, Meerkat/peer ratios against the issue's targets and the
+`workers = 2` scaling, on stdout and in bench/results/<stamp>.md; every run's JSON line in
+<stamp>.jsonl; medians, ratios and scaling in <stamp>.json. `--scenarios scale` is the
+100,000-connection memory scenario (not in the default set: it takes about ten minutes).
+
+Loopback only; everything it starts it stops, also on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -19,14 +26,9 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,193 +36,56 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from loadstats import cpu_sample, cpu_shares, median  # noqa: E402
+import report  # noqa: E402
+from loadstats import cpu_sample, cpu_shares  # noqa: E402
+from targets import Target, meerkat_target, peer_target  # noqa: E402
 
-SERVER_CPU, GEN_CPU = "1", "0"
-PASSWORD, DOMAIN = "secret", "localhost"
+ONE_SERVER_CPU, ONE_GEN_CPU, ALL_CPUS = "1", "0", "0,1"
 
-#: scenario -> xmppload arguments (the baseline's; `--quick` scales them down).
+#: scenario -> xmppload arguments; `{rate}` is filled in by run.py (see module docstring).
 SCENARIOS: dict[str, str] = {
-    "login": "--scenario login --clients 2000 --concurrency 100 --mech SCRAM-SHA-1",
+    "login": "--scenario login --clients 2000 --concurrency 100 --mech SCRAM-SHA-256",
+    "login_sha1": "--scenario login --clients 2000 --concurrency 100 --mech SCRAM-SHA-1",
     "login_plain": "--scenario login --clients 2000 --concurrency 100 --mech PLAIN",
     "messages": "--scenario messages --pairs 200 --duration 20 --window 5 --warmup 3",
     "messages_paced": (
-        "--scenario messages --pairs 200 --duration 20 --window 50 --rate 5000 --warmup 3"
+        "--scenario messages --pairs 200 --duration 20 --window 50 --rate {rate} --warmup 3"
+    ),
+    "messages_equal": (
+        "--scenario messages --pairs 200 --duration 20 --window 50 --rate {rate} --warmup 3"
     ),
     "idle": "--scenario idle --clients 10000 --hold 10 --src-ips 127.0.0.2-127.0.0.5",
 }
 QUICK: dict[str, str] = {
-    "login": "--scenario login --clients 500 --concurrency 50 --mech SCRAM-SHA-1",
+    "login": "--scenario login --clients 500 --concurrency 50 --mech SCRAM-SHA-256",
+    "login_sha1": "--scenario login --clients 500 --concurrency 50 --mech SCRAM-SHA-1",
     "login_plain": "--scenario login --clients 300 --concurrency 50 --mech PLAIN",
     "messages": "--scenario messages --pairs 50 --duration 5 --window 5 --warmup 2",
     "messages_paced": (
-        "--scenario messages --pairs 50 --duration 5 --window 50 --rate 2000 --warmup 2"
+        "--scenario messages --pairs 50 --duration 5 --window 50 --rate {rate} --warmup 2"
+    ),
+    "messages_equal": (
+        "--scenario messages --pairs 50 --duration 5 --window 50 --rate {rate} --warmup 2"
     ),
     "idle": "--scenario idle --clients 2000 --hold 5 --src-ips 127.0.0.2-127.0.0.3",
 }
-USERS = {"full": 10000, "quick": 2000}
-
-#: Table rows: (label, JSON key, scenarios it applies to).
-COLUMNS: list[tuple[str, str, tuple[str, ...]]] = [
-    ("logins/s", "login_rate", ("login", "login_plain")),
-    ("login p50 / p99 ms", "login_p50_ms|login_p99_ms", ("login", "login_plain")),
-    ("server ms per login", "server_ms_per_login", ("login", "login_plain")),
-    ("delivered msgs/s", "msgs_per_s", ("messages", "messages_paced")),
-    ("msg latency p50 / p99 ms", "msg_p50_ms|msg_p99_ms", ("messages", "messages_paced")),
-    ("server µs per msg", "server_us_per_msg", ("messages", "messages_paced")),
-    ("lost", "lost", ("messages", "messages_paced")),
-    ("server RSS per conn KiB", "server_rss_per_conn_kib", ("idle",)),
-    (
-        "server RSS before / held / after KiB",
-        "server_rss_before_kib|server_rss_held_kib|server_rss_after_kib",
-        ("idle",),
-    ),
-    ("logins/s reaching the idle count", "login_rate", ("idle",)),
-    ("server CPU / gen CPU %", "server_cpu_pct|gen_cpu_pct", tuple(SCENARIOS)),
-    ("failed logins", "logins_failed", tuple(SCENARIOS)),
-]
-
-
-# -- targets ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    """How to start, stop and populate one server."""
-
-    name: str
-    port: int
-    start: Callable[[], int]  # returns the server PID
-    stop: Callable[[], None]
-    register: Callable[[int], None]
-
-
-def wait_port(port: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
-def peer_target(name: str, port: int) -> Target:
-    """Prosody or ejabberd through bench/peers/<name>.sh."""
-    script = str(BENCH / "peers" / f"{name}.sh")
-
-    def start() -> int:
-        out = subprocess.run([script, "start"], check=True, capture_output=True, text=True)
-        return int(out.stdout.split()[-1])
-
-    def stop() -> None:
-        subprocess.run([script, "stop"], check=False, capture_output=True)
-
-    def register(n: int) -> None:
-        subprocess.run([script, "register", str(n)], check=True)
-
-    return Target(name, port, start, stop, register)
-
-
-class MeerkatServer:
-    """Meerkat started from this checkout, pinned with taskset."""
-
-    def __init__(self, command: str, config: str | None, port: int, admin_port: int) -> None:
-        self.command = shlex.split(command) + (["--config", config] if config else [])
-        self.port = port
-        self.admin_port = admin_port
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = BENCH / "run" / "meerkat" / "server.log"
-
-    def start(self) -> int:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                ["taskset", "-c", SERVER_CPU, *self.command],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        for port in (self.port, self.admin_port):
-            if not wait_port(port, 30):
-                self.stop()
-                raise SystemExit(f"meerkat did not open port {port}; see {self.log}")
-        return self.proc.pid  # taskset execs the server, so this is the server's PID
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-
-# ---------------------------------------------------------------------------------------------
-# MEERKAT ADMIN API: user registration. This is the one place that knows how to create users
-# on Meerkat: GraphQL `account.registerUser` on the admin endpoint (MongooseIM's schema), with
-# `meerkatctl account registerUser` as the fallback. Adjust here if the admin API changes.
-# ---------------------------------------------------------------------------------------------
-GRAPHQL_URL = "http://127.0.0.1:35551/api/graphql"  # bench/meerkat-bench.toml; default node: 5551
-REGISTER = (
-    "mutation($domain: DomainName!, $username: UserName!, $password: String!) "
-    "{ account { registerUser(domain: $domain, username: $username, password: $password) "
-    "{ jid message } } }"
+#: 100,000 TLS connections over 8 source addresses (about 28,000 ports each) and as many
+#: generator processes as the 20,000 open files per process need; see meerkat-scale.toml.
+SCALE = (
+    "--scenario idle --clients {clients} --concurrency 400 --hold 30 --timeout 120"
+    " --src-ips 127.0.0.2-127.0.0.9 --mech SCRAM-SHA-256 --settle 5"
 )
-COUNT = "query($domain: DomainName!) { account { countUsers(domain: $domain) } }"
+#: what `workers = 2` runs (the scaling comparison); peers and meerkat run everything asked
+W2_SCENARIOS = ("login", "messages", "idle")
+DEFAULT = "login,login_sha1,login_plain,messages,messages_paced,messages_equal,idle"
+USERS = {"full": 10000, "quick": 2000}
+#: memory one held connection costs (KiB): Meerkat about 70, the generator about 56, margin
+SCALE_KIB_PER_CONN = 160
 
 
-def graphql(query: str, variables: dict[str, Any], url: str = GRAPHQL_URL) -> dict[str, Any]:
-    body = json.dumps({"query": query, "variables": variables}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        result: dict[str, Any] = json.loads(response.read())
-    return result
-
-
-def register_users_meerkat(
-    n: int, url: str = GRAPHQL_URL, domain: str = DOMAIN, password: str = PASSWORD
-) -> None:
-    """Create user1..userN on the running Meerkat node (existing users are left alone)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    try:
-        count = graphql(COUNT, {"domain": domain}, url)["data"]["account"]["countUsers"]
-    except (urllib.error.URLError, KeyError, TypeError, ValueError) as exc:
-        print(f"meerkat: GraphQL unusable ({exc}); trying meerkatctl", file=sys.stderr)
-        register_users_meerkatctl(n, domain, password)
-        return
-    if count >= n:
-        print(f"meerkat: {count} users already registered", file=sys.stderr)
-        return
-
-    def one(i: int) -> None:
-        variables = {"domain": domain, "username": f"user{i}", "password": password}
-        graphql(REGISTER, variables, url)  # "already registered" answers are fine
-
-    with ThreadPoolExecutor(8) as pool:  # the server hashes passwords in threads
-        list(pool.map(one, range(1, n + 1)))
-    count = graphql(COUNT, {"domain": domain}, url)["data"]["account"]["countUsers"]
-    print(f"meerkat: {count} users registered", file=sys.stderr)
-
-
-def register_users_meerkatctl(n: int, domain: str = DOMAIN, password: str = PASSWORD) -> None:
-    """Fallback: one `meerkatctl account registerUser` per user (slow: a process each)."""
-    ctl = str(ROOT / ".venv" / "bin" / "meerkatctl")
-    for i in range(1, n + 1):
-        argv = ["account", "registerUser", "--username", f"user{i}", "--domain", domain]
-        done = subprocess.run([ctl, *argv, "--password", password], capture_output=True)
-        if done.returncode == 3:  # node unreachable: no point trying the other users
-            raise SystemExit("meerkatctl: node unreachable; cannot register users")
-
-
-# -- running ----------------------------------------------------------------------------------
+def mechanism(args: str) -> str | None:
+    parts = args.split()
+    return parts[parts.index("--mech") + 1] if "--mech" in parts else None
 
 
 def wait_quiet(limit_pct: float = 10.0, seconds: float = 30.0) -> None:
@@ -234,8 +99,9 @@ def wait_quiet(limit_pct: float = 10.0, seconds: float = 30.0) -> None:
             return
 
 
-def xmppload(args: Sequence[str]) -> dict[str, Any]:
-    cmd = ["taskset", "-c", GEN_CPU, sys.executable, str(BENCH / "xmppload.py"), *args]
+def xmppload(args: list[str], cpus: str) -> dict[str, Any]:
+    """One generator run pinned to `cpus`; its JSON report."""
+    cmd = ["taskset", "-c", cpus, sys.executable, str(BENCH / "xmppload.py"), *args]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     sys.stderr.write(out.stderr)
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
@@ -245,164 +111,268 @@ def xmppload(args: Sequence[str]) -> dict[str, Any]:
     return result
 
 
-def run_target(
-    target: Target, opts: argparse.Namespace, out: Path
-) -> dict[str, list[dict[str, Any]]]:
-    table = QUICK if opts.quick else SCENARIOS
-    users = opts.users or USERS["quick" if opts.quick else "full"]
-    cache = BENCH / "run" / f"scram-{target.name}.json"
-    common = ["--port", str(target.port), "--tls", opts.tls, "--scram-cache", str(cache)]
-    results: dict[str, list[dict[str, Any]]] = {}
-    try:
-        target.start()
-        target.register(users)
-        print(f"{target.name}: warming the SCRAM cache with {users} logins", file=sys.stderr)
-        xmppload(
-            [
-                *common,
-                "--scenario",
-                "login",
-                "--clients",
-                str(users),
-                "--users",
-                str(users),
-                "--label",
-                "warmup",
-            ]
-        )
-        target.stop()
-        for scenario in opts.scenarios:
-            for run in range(opts.runs):
-                for attempt in range(3):
-                    pid = target.start()
+def gen_cpus(target: Target) -> str:
+    """The generator gets the core the server does not use; else it shares them all."""
+    return ONE_GEN_CPU if target.cpus == ONE_SERVER_CPU else ALL_CPUS
+
+
+class Bench:
+    """One invocation: targets, options, where results go, and the results so far."""
+
+    def __init__(self, opts: argparse.Namespace, out: Path) -> None:
+        self.opts = opts
+        self.out = out
+        self.table = QUICK if opts.quick else SCENARIOS
+        self.users = opts.users or USERS["quick" if opts.quick else "full"]
+        self.results: report.Results = {}
+
+    def common(self, target: Target) -> list[str]:
+        # meerkat and meerkat-w2 share their users (one data directory), so their salts too
+        name = "meerkat" if target.name == "meerkat-w2" else target.name
+        cache = BENCH / "run" / f"scram-{name}.json"
+        return ["--port", str(target.port), "--tls", self.opts.tls, "--scram-cache", str(cache)]
+
+    def args(self, target: Target, scenario: str, rate: int = 0) -> str:
+        """The scenario's xmppload arguments; logins for messages/idle use SCRAM-SHA-256."""
+        args = self.table.get(scenario, SCALE)
+        args = args.format(rate=rate, clients=self.opts.scale_clients)
+        if mechanism(args) is None:
+            mech = "SCRAM-SHA-256" if "SCRAM-SHA-256" in target.mechanisms else "SCRAM-SHA-1"
+            args += f" --mech {mech}"
+        return args
+
+    def applies(self, target: Target, scenario: str) -> bool:
+        if target.workers > 1 and scenario not in W2_SCENARIOS:
+            return False
+        return mechanism(self.args(target, scenario)) in target.mechanisms
+
+    def prepare(self, target: Target, scenarios: list[str]) -> None:
+        """Register the users and warm the SCRAM cache for each SCRAM mechanism used."""
+        mechs = {mechanism(self.args(target, s)) for s in scenarios}
+        scram = sorted(m for m in mechs if m and m.startswith("SCRAM"))
+        try:
+            target.start()
+            target.register(self.users)
+            for mech in scram:
+                print(
+                    f"{target.name}: warming the {mech} cache: {self.users} logins", file=sys.stderr
+                )
+                argv = [*self.common(target), "--scenario", "login", "--mech", mech]
+                argv += ["--clients", str(self.users), "--users", str(self.users)]
+                xmppload([*argv, "--label", "warmup"], gen_cpus(target))
+        finally:
+            target.stop()
+
+    def run(self, target: Target, scenario: str, args: str, runs: int = 0) -> None:
+        """`runs` (default `--runs`) measured runs of one scenario, each on a fresh server."""
+        opts = self.opts
+        for run in range(runs or opts.runs):
+            for attempt in range(3):
+                pid = target.start()
+                try:
                     time.sleep(opts.settle)
                     wait_quiet()
                     label = f"{target.name}/{scenario}/{run + 1}"
-                    argv = [
-                        *common,
-                        *table[scenario].split(),
-                        "--users",
-                        str(users),
-                        "--server-pid",
-                        str(pid),
-                        "--label",
-                        label,
-                    ]
-                    try:
-                        result = xmppload(argv)
-                    finally:
-                        target.stop()
-                    result.update(target=target.name, bench_scenario=scenario, attempt=attempt)
-                    with open(out, "a") as f:
-                        f.write(json.dumps(result) + "\n")
-                    other = result.get("other_cpu_pct") or 0.0
-                    if other <= opts.max_other or attempt == 2:
-                        result["contaminated"] = other > opts.max_other
-                        results.setdefault(scenario, []).append(result)
-                        break
-                    print(f"{label}: other processes used {other}% - repeating", file=sys.stderr)
+                    argv = [*self.common(target), *args.split(), "--users", str(self.users)]
+                    result = xmppload(
+                        [*argv, "--server-pid", str(pid), "--label", label], gen_cpus(target)
+                    )
+                finally:
+                    target.stop()
+                result.update(target=target.name, bench_scenario=scenario, attempt=attempt)
+                result.update(server_cpus=target.cpus, gen_cpus=gen_cpus(target))
+                result["gen_cores"] = len(gen_cpus(target).split(","))
+                with open(self.out, "a") as f:
+                    f.write(json.dumps(result) + "\n")
+                other = result.get("other_cpu_pct") or 0.0
+                if other <= opts.max_other or attempt == 2:
+                    result["contaminated"] = other > opts.max_other
+                    self.results.setdefault(target.name, {}).setdefault(scenario, []).append(result)
+                    break
+                print(f"{label}: other processes used {other}% - repeating", file=sys.stderr)
+
+    def paced_rate(self, names: list[str]) -> int:
+        """50% of the lowest `messages` median among `names`; --paced-rate if none."""
+        rates = [
+            report.med(self.results.get(n, {}).get("messages", []), "msgs_per_s") for n in names
+        ]
+        known = [r for r in rates if r]
+        return max(1, round(min(known) / 2)) if known else self.opts.paced_rate
+
+    def run_target(self, target: Target, scenarios: list[str]) -> None:
+        mine = [s for s in scenarios if s != "messages_equal" and self.applies(target, s)]
+        if not mine:
+            return
+        self.prepare(target, mine)
+        for scenario in mine:
+            self.run(target, scenario, self.args(target, scenario, self.paced_rate([target.name])))
+
+    def run_equal(self, targets: list[Target]) -> None:
+        """`messages_equal`: every single-process target at one common offered rate."""
+        same = [t for t in targets if t.workers == 1]
+        if len(same) < 2:
+            return
+        rate = self.paced_rate([t.name for t in same])
+        print(f"messages_equal: every target offered {rate} msgs/s", file=sys.stderr)
+        for target in same:
+            self.run(target, "messages_equal", self.args(target, "messages_equal", rate))
+
+
+def run_scale(bench: Bench, target: Target, clients: int) -> None:
+    """The scale scenario: `clients` held TLS connections, server RSS per connection."""
+    with open("/proc/meminfo") as f:
+        info = {line.split(":")[0]: int(line.split()[1]) for line in f}
+    need = clients * SCALE_KIB_PER_CONN
+    if info["MemAvailable"] < need:
+        raise SystemExit(
+            f"scale: {clients} connections need about {need // 1024} MiB, "
+            f"{info['MemAvailable'] // 1024} MiB available"
+        )
+    print(f"scale: {clients} connections, {info['MemAvailable'] // 1024} MiB free", file=sys.stderr)
+    try:
+        target.start()
+        target.register(max(clients, bench.users))
     finally:
         target.stop()
-    return results
+    saved = bench.users
+    bench.users = clients
+    try:
+        bench.run(target, "scale", bench.args(target, "scale"), runs=1)
+    finally:
+        bench.users = saved
 
 
-def _cell(runs: list[dict[str, Any]], keys: str) -> str:
-    parts = []
-    for key in keys.split("|"):
-        values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
-        m = median(values)
-        if m is None:
-            parts.append("-")
-        elif all(isinstance(v, int) for v in values) and m == int(m):
-            parts.append(f"{int(m):,}")
+def build_targets(opts: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Target]:
+    command = opts.server_cmd
+    if not Path(shlex.split(command)[0]).exists():
+        parser.error(f"meerkat server command not found: {command}")
+    template = Path(opts.server_config)
+    port = 35223 if opts.tls == "direct" else 35222
+    targets: list[Target] = []
+    for name in opts.targets:
+        if name in ("meerkat", "meerkat-w2"):
+            workers = 2 if name == "meerkat-w2" else 1
+            cpus = ALL_CPUS if workers > 1 else ONE_SERVER_CPU
+            targets.append(
+                meerkat_target(
+                    name,
+                    command=command,
+                    template=template,
+                    workers=workers,
+                    port=port,
+                    admin_port=35551,
+                    cpus=cpus,
+                )
+            )
+        elif name in ("prosody", "ejabberd"):
+            if opts.tls == "direct":
+                parser.error("the peers are configured for STARTTLS only")
+            peer_port = {"prosody": 15222, "ejabberd": 25222}[name]
+            targets.append(peer_target(name, peer_port, ONE_SERVER_CPU))
         else:
-            parts.append(f"{m:,.1f}" if m < 100 else f"{m:,.0f}")
-    text = " / ".join(parts)
-    if len(keys.split("|")) == 1 and len(runs) > 1:
-        each = [r.get(keys) for r in runs]
-        text += " (" + ", ".join("-" if v is None else f"{v:g}" for v in each) + ")"
-    return text
+            parser.error(f"unknown target {name}")
+    return targets
 
 
-def format_table(all_results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
-    targets = list(all_results)
-    lines = [
-        "| scenario | metric | " + " | ".join(targets) + " |",
-        "|---|---|" + "---|" * len(targets),
-    ]
-    scenarios = [s for s in SCENARIOS if any(s in r for r in all_results.values())]
-    for scenario in scenarios:
-        for label, keys, applies in COLUMNS:
-            if scenario not in applies:
-                continue
-            cells = [_cell(all_results[t].get(scenario, []), keys) for t in targets]
-            lines.append(f"| {scenario} | {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def scale_target(opts: argparse.Namespace) -> Target:
+    return meerkat_target(
+        "meerkat-scale",
+        command=opts.server_cmd,
+        template=BENCH / "meerkat-scale.toml",
+        workers=opts.scale_workers,
+        port=35232,
+        admin_port=35561,
+        cpus=ALL_CPUS,
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--targets", default="meerkat", help="comma list: meerkat,prosody,ejabberd")
-    p.add_argument("--scenarios", default=",".join(SCENARIOS))
+    p.add_argument("--targets", default="meerkat,meerkat-w2",
+                   help="comma list of meerkat, meerkat-w2, prosody, ejabberd")  # fmt: skip
+    p.add_argument("--scenarios", default=DEFAULT, help=f"comma list of {DEFAULT},scale")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="small scenarios for a sanity pass")
     p.add_argument("--users", type=int, default=0)
     p.add_argument("--tls", choices=["starttls", "direct", "none"], default="starttls")
     p.add_argument("--settle", type=float, default=3.0)
     p.add_argument("--max-other", type=float, default=15.0)
+    p.add_argument("--paced-rate", type=int, default=2000,
+                   help="messages_paced rate when no messages run gives one")  # fmt: skip
+    p.add_argument("--scale-clients", type=int, default=100_000)
+    p.add_argument("--scale-workers", type=int, default=8)
     p.add_argument("--server-cmd", default=str(ROOT / ".venv" / "bin" / "meerkat"))
     p.add_argument("--server-config", default=str(BENCH / "meerkat-bench.toml"))
-    p.add_argument("--admin-url", default=GRAPHQL_URL, help="Meerkat admin GraphQL endpoint")
-    p.add_argument("--port", type=int, default=0, help="c2s port (default per target)")
     opts = p.parse_args(argv)
+    opts.targets = [t for t in opts.targets.split(",") if t]
     opts.scenarios = [s for s in opts.scenarios.split(",") if s]
-    unknown = set(opts.scenarios) - set(SCENARIOS)
+    unknown = set(opts.scenarios) - set(report.ORDER)
     if unknown:
         p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    opts.parser = p
+    return opts
 
-    targets: list[Target] = []
-    for name in opts.targets.split(","):
-        if name == "meerkat":
-            # bench/meerkat-bench.toml listens on 35222 (STARTTLS) and 35223 (direct TLS).
-            port = opts.port or (35223 if opts.tls == "direct" else 35222)
-            url = opts.admin_url
-            admin_port = int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-            server = MeerkatServer(opts.server_cmd, opts.server_config, port, admin_port)
-            targets.append(
-                Target(
-                    "meerkat",
-                    port,
-                    server.start,
-                    server.stop,
-                    lambda n, url=url: register_users_meerkat(n, url),  # type: ignore[misc]
-                )
-            )
-        elif name in ("prosody", "ejabberd"):
-            targets.append(peer_target(name, opts.port or {"prosody": 15222}.get(name, 25222)))
-        else:
-            p.error(f"unknown target {name}")
-    if (
-        targets
-        and targets[0].name == "meerkat"
-        and not Path(shlex.split(opts.server_cmd)[0]).exists()
-    ):
-        print(f"meerkat server command not found: {opts.server_cmd}", file=sys.stderr)
-        return 2
 
+def main(argv: list[str] | None = None) -> int:
+    opts = parse(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results_dir = BENCH / "results"
     results_dir.mkdir(exist_ok=True)
-    out = results_dir / f"{stamp}.jsonl"
-    all_results = {t.name: run_target(t, opts, out) for t in targets}
-    table = format_table(all_results)
-    header = (
-        f"# bench {stamp}: {', '.join(all_results)}; medians of {opts.runs} runs"
-        f"{' (quick)' if opts.quick else ''}; TLS {opts.tls}; server CPU {SERVER_CPU},"
-        f" generator CPU {GEN_CPU}\n\nRaw runs: {out.name}\n\n"
-    )
-    (results_dir / f"{stamp}.md").write_text(header + table + "\n")
-    print(header + table)
+    bench = Bench(opts, results_dir / f"{stamp}.jsonl")
+    scenarios = [s for s in report.ORDER if s in opts.scenarios and s != "scale"]
+    targets = build_targets(opts, opts.parser) if scenarios else []
+    for target in targets:
+        bench.run_target(target, scenarios)
+    if "messages_equal" in scenarios:
+        bench.run_equal(targets)
+    if "scale" in opts.scenarios:
+        run_scale(bench, scale_target(opts), opts.scale_clients)  # once: it takes minutes
+
+    summary = write_report(bench, opts, stamp, results_dir)
+    print(summary)
     return 0
+
+
+def write_report(bench: Bench, opts: argparse.Namespace, stamp: str, results_dir: Path) -> str:
+    """The markdown report (returned and written) and the JSON summary."""
+    results = bench.results
+    text = (
+        f"# bench {stamp}: {', '.join(results)}; medians of {opts.runs} runs"
+        f"{' (quick)' if opts.quick else ''}; TLS {opts.tls}\n\n"
+        f"Pinning: single-process servers on CPU {ONE_SERVER_CPU}, generator on CPU "
+        f"{ONE_GEN_CPU}; meerkat-w2 and scale: server and generator share CPUs {ALL_CPUS}. "
+        f"Raw runs: {bench.out.name}\n\n" + report.format_table(results) + "\n"
+    )
+    ratio_rows = report.ratios(results)
+    if ratio_rows:
+        text += "\n## Meerkat / peers\n\n" + report.format_ratios(ratio_rows) + "\n"
+    scale_rows = report.scaling(results)
+    if scale_rows:
+        cores = os.cpu_count() or 1
+        text += "\n## workers = 2 against one worker\n\n"
+        text += report.format_scaling(scale_rows, cores) + "\n"
+    (results_dir / f"{stamp}.md").write_text(text)
+    summary = {
+        "stamp": stamp,
+        "quick": opts.quick,
+        "runs": opts.runs,
+        "medians": {
+            t: {s: medians(runs) for s, runs in by_scenario.items()}
+            for t, by_scenario in results.items()
+        },
+        "ratios": ratio_rows,
+        "scaling": scale_rows,
+    }
+    (results_dir / f"{stamp}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return text
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every numeric key's median over the runs."""
+    keys = {
+        k for r in runs for k, v in r.items() if isinstance(v, int | float) and type(v) is not bool
+    }
+    return {k: report.med(runs, k) for k in sorted(keys)}
 
 
 def _terminate(signum: int, frame: object) -> None:

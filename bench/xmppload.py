@@ -13,7 +13,8 @@ Scenarios (all bounded in count and time, loopback only, they stop by themselves
             limit, over several generator processes (--procs, automatic).
 
 Output: a text summary on stderr and one JSON line on stdout (appended to --out too).
-Server figures need --server-pid (VmRSS and CPU from /proc). Example:
+Server figures need --server-pid (VmRSS and CPU from /proc, summed over the PID and its
+descendants: a multi-worker server is one process tree). Example:
 
   xmppload.py --port 15222 --tls starttls --scenario login --clients 2000 --server-pid PID
 """
@@ -35,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadstats import Histogram, cpu_sample, cpu_shares, rss_kib
+from loadstats import Histogram, cpu_sample, cpu_shares, rss_kib, tree_rss_kib
 from loadworker import Worker, merge_results
 
 FD_RESERVE = 200
@@ -247,7 +248,7 @@ async def _measure(
 ) -> dict[str, Any]:
     spid = args.server_pid or None
     gen_pids = [os.getpid()] + [h.pid for h in handles if isinstance(h, ChildHandle)]
-    rss_before = rss_kib(spid) if spid else None
+    rss_before = tree_rss_kib(spid) if spid else None
     gen_rss_before = sum(rss_kib(p) or 0 for p in gen_pids)
     prepared = await _phase(handles, "prepare")
 
@@ -258,16 +259,16 @@ async def _measure(
         start = cpu_sample(time.monotonic(), spid, gen_pids)
         await asyncio.sleep(args.duration)
         end = cpu_sample(time.monotonic(), spid, gen_pids)
-        rss_held = rss_kib(spid) if spid else None
+        rss_held = tree_rss_kib(spid) if spid else None
         ran = await run_task
     else:
         ran = await run_task
         end = cpu_sample(time.monotonic(), spid, gen_pids)
-        rss_held = rss_kib(spid) if spid else None
+        rss_held = tree_rss_kib(spid) if spid else None
     gen_rss_held = sum(rss_kib(p) or 0 for p in gen_pids)
     finished = await _phase(handles, "finish")
     await asyncio.sleep(args.settle)
-    rss_after = rss_kib(spid) if spid else None
+    rss_after = tree_rss_kib(spid) if spid else None
 
     merged = merge_results([prepared, ran, finished])
     report = _report(args, merged, procs, cpu_shares(start, end), end.wall - start.wall, end, start)
@@ -310,6 +311,7 @@ def _report(
     r["failures"] = m.get("failures", {})
     span = m.get("login_last", 0) - m.get("login_first", 0)
     r["login_rate"] = round(ok / span, 1) if ok and span > 0 else None
+    r["login_span_s"] = round(span, 1) if ok else None
     r["login_p50_ms"], r["login_p99_ms"] = _ms(login_hist, 50), _ms(login_hist, 99)
     if args.scenario == "login":
         r.update(clients=args.clients, concurrency=args.concurrency)

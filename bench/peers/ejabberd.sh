@@ -10,11 +10,12 @@
 # A private node (ejabberd-bench@localhost) with its own config, spool and logs under
 # bench/run/ejabberd; Debian's own ejabberd service is never touched. Runs as the 'ejabberd'
 # user through setpriv (su would reset the open-file limit). BENCH_PLAIN=1: no required TLS.
+# BENCH_SCRAM=sha256 (default) or sha1: auth_scram_hash (data in run/ejabberd-<hash>).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 C2S_PORT="${C2S_PORT:-25222}"
 HTTP_PORT="${HTTP_PORT:-25280}"
-RUN="$RUN_BASE/ejabberd"
+RUN="$RUN_BASE/ejabberd-$BENCH_SCRAM"
 NODE="ejabberd-bench@localhost"
 PASSWORD="${PASSWORD:-secret}"
 command -v ejabberdctl >/dev/null || die "ejabberd is not installed (apt-get install ejabberd)"
@@ -34,7 +35,8 @@ setup() {
     [ "${BENCH_PLAIN:-0}" = 1 ] && require=false
     fill "$(dirname "$0")/ejabberd.yml" "$RUN/ejabberd.yml" \
         BIND_IP="$BIND_IP" C2S_PORT="$C2S_PORT" HTTP_PORT="$HTTP_PORT" REQUIRE_TLS="$require" \
-        CERTFILE="$RUN/certs/$DOMAIN.pem" DOMAIN="$DOMAIN"
+        CERTFILE="$RUN/certs/$DOMAIN.pem" DOMAIN="$DOMAIN" \
+        SCRAM_HASH="$([ "$BENCH_SCRAM" = sha1 ] && echo sha || echo sha256)"
     printf 'ERLANG_NODE=%s\nPOLL=true\nERL_MAX_PORTS=65536\n' "$NODE" > "$RUN/ejabberdctl.cfg"
     chown -R ejabberd:ejabberd "$RUN"
     chmod 700 "$RUN/certs"
@@ -70,7 +72,12 @@ stop() {
 register() {
     local n="$1" file="$RUN/users.xml"
     pid >/dev/null || die "start ejabberd first"
-    ctl registered_users "$DOMAIN" > "$RUN/registered.txt"
+    # Right after the start Mnesia may not have loaded the passwd table yet: retry a while.
+    for _ in $(seq 30); do
+        ctl registered_users "$DOMAIN" > "$RUN/registered.txt" 2>&1 && break
+        sleep 1
+    done
+    grep -q "exception" "$RUN/registered.txt" && die "registered_users failed (see $RUN/registered.txt)"
     # Only the missing users: the importer stops at the first user that already exists.
     {
         echo "<?xml version='1.0' encoding='UTF-8'?>"
@@ -93,5 +100,5 @@ case "${1:-}" in
     pid) pid ;;
     register) register "${2:?N}" ;;
     clean) stop; rm -rf "$RUN" ;;
-    *) sed -n '2,14p' "$0"; exit 2 ;;
+    *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

@@ -8,12 +8,13 @@
 #   prosody.sh clean            stop and delete its data
 #
 # Runs as the 'prosody' user through setpriv (not runuser/su: PAM would reset the open-file
-# limit to 1,024). BENCH_PLAIN=1 turns off required encryption. Config: prosody.cfg.lua here.
+# limit to 1,024). BENCH_PLAIN=1 turns off required encryption. BENCH_SCRAM=sha256 (default)
+# or sha1: the hash its keys are stored for (data in run/prosody-<hash>). Config: prosody.cfg.lua.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 C2S_PORT="${C2S_PORT:-15222}"
 HTTP_PORT="${HTTP_PORT:-15280}"
-RUN="$RUN_BASE/prosody"
+RUN="$RUN_BASE/prosody-$BENCH_SCRAM"
 CFG="$RUN/prosody.cfg.lua"
 PASSWORD="${PASSWORD:-secret}"
 command -v prosody >/dev/null || die "prosody is not installed (apt-get install prosody)"
@@ -28,7 +29,8 @@ setup() {
     [ "${BENCH_PLAIN:-0}" = 1 ] && require=false
     fill "$(dirname "$0")/prosody.cfg.lua" "$CFG" \
         BIND_IP="$BIND_IP" C2S_PORT="$C2S_PORT" HTTP_PORT="$HTTP_PORT" DATA_DIR="$RUN/data" \
-        RUN="$RUN" REQUIRE_TLS="$require" CERTS_DIR="$RUN/certs" DOMAIN="$DOMAIN"
+        RUN="$RUN" REQUIRE_TLS="$require" CERTS_DIR="$RUN/certs" DOMAIN="$DOMAIN" \
+        PASSWORD_HASH="$([ "$BENCH_SCRAM" = sha1 ] && echo SHA-1 || echo SHA-256)"
     chown -R prosody:prosody "$RUN"
     chmod 700 "$RUN/certs"
 }
@@ -77,5 +79,5 @@ case "${1:-}" in
     pid) pid ;;
     register) register "${2:?N}" ;;
     clean) stop; rm -rf "$RUN" ;;
-    *) sed -n '2,11p' "$0"; exit 2 ;;
+    *) sed -n '2,12p' "$0"; exit 2 ;;
 esac
