@@ -171,7 +171,7 @@ class Bench:
                 pid = target.start()
                 try:
                     time.sleep(opts.settle)
-                    wait_quiet()
+                    wait_quiet(seconds=opts.quiet_wait)
                     label = f"{target.name}/{scenario}/{run + 1}"
                     argv = [*self.common(target), *args.split(), "--users", str(self.users)]
                     result = xmppload(
@@ -296,7 +296,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--users", type=int, default=0)
     p.add_argument("--tls", choices=["starttls", "direct", "none"], default="starttls")
     p.add_argument("--settle", type=float, default=3.0)
-    p.add_argument("--max-other", type=float, default=15.0)
+    p.add_argument(
+        "--max-other",
+        type=float,
+        default=15.0,
+        help="repeat a run (at most twice) when others used more %% of a core",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait for a quiet machine before each run (at most)",
+    )
     p.add_argument("--paced-rate", type=int, default=2000,
                    help="messages_paced rate when no messages run gives one")  # fmt: skip
     p.add_argument("--scale-clients", type=int, default=100_000)
