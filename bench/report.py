@@ -162,6 +162,7 @@ def ratios(results: Results, ours: str = "meerkat") -> list[dict[str, Any]]:
             "ratio_to_better": round(ratio, 2),
             "target": None,
             "verdict": None,
+            "notes": caveats({t: results[t].get(h.scenario, []) for t in [ours, *peers]}),
         }
         if h.target is not None:
             ok = ratio >= h.target if h.higher else ratio <= h.target
@@ -169,6 +170,26 @@ def ratios(results: Results, ours: str = "meerkat") -> list[dict[str, Any]]:
             row["verdict"] = "PASS" if ok else "MISS"
         rows.append(row)
     return rows
+
+
+DISTURBED = 50.0
+"""Other processes above this share of a core during a run make its figures doubtful."""
+
+
+def caveats(by_target: dict[str, list[dict[str, Any]]]) -> str:
+    """What makes a compared figure doubtful: lost messages, failed logins, a busy machine."""
+    notes = []
+    for name, runs in by_target.items():
+        lost = sum(r.get("lost") or 0 for r in runs)
+        failed = sum(r.get("logins_failed") or 0 for r in runs)
+        other = med(runs, "other_cpu_pct") or 0.0
+        if lost:
+            notes.append(f"{name} lost {lost:,}")
+        if failed:
+            notes.append(f"{name} {failed:,} failed logins")
+        if other > DISTURBED:
+            notes.append(f"{name} other CPU {other:.0f}%")
+    return "; ".join(notes)
 
 
 def format_ratios(rows: list[dict[str, Any]]) -> str:
@@ -179,8 +200,8 @@ def format_ratios(rows: list[dict[str, Any]]) -> str:
     head = " | ".join(f"Meerkat/{p}" for p in peers)
     lines = [
         f"| scenario | metric | Meerkat | {' | '.join(peers)} | {head} | "
-        "Meerkat/better peer | target | verdict |",
-        "|---|---|---|" + "---|" * (2 * len(peers)) + "---|---|---|",
+        "Meerkat/better peer | target | verdict | caveats |",
+        "|---|---|---|" + "---|" * (2 * len(peers)) + "---|---|---|---|",
     ]
     for r in rows:
         values = " | ".join(_num(r["peers"][p]) for p in peers)
@@ -188,7 +209,7 @@ def format_ratios(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['scenario']} | {r['metric']} | {_num(r['meerkat'])} | {values} | {each} | "
             f"{r['ratio_to_better']:.2f} ({r['better_peer']}) | {r['target'] or '-'} | "
-            f"{r['verdict'] or '-'} |"
+            f"{r['verdict'] or '-'} | {r['notes'] or '-'} |"
         )
     return "\n".join(lines)
 
