@@ -38,7 +38,7 @@ sys.path.insert(0, str(BENCH))
 
 import report  # noqa: E402
 from loadstats import cpu_sample, cpu_shares  # noqa: E402
-from targets import Target, meerkat_target, peer_target  # noqa: E402
+from servers import Target, meerkat_target, peer_target  # noqa: E402
 
 ONE_SERVER_CPU, ONE_GEN_CPU, ALL_CPUS = "1", "0", "0,1"
 
@@ -222,7 +222,11 @@ class Bench:
 
 
 def run_scale(bench: Bench, target: Target, clients: int) -> None:
-    """The scale scenario: `clients` held TLS connections, server RSS per connection."""
+    """The scale scenario: `clients` held TLS connections, server RSS per connection.
+
+    Users are provisioned in PostgreSQL before and dropped after (bench/scale.py)."""
+    import scale
+
     with open("/proc/meminfo") as f:
         info = {line.split(":")[0]: int(line.split()[1]) for line in f}
     need = clients * SCALE_KIB_PER_CONN
@@ -231,18 +235,16 @@ def run_scale(bench: Bench, target: Target, clients: int) -> None:
             f"scale: {clients} connections need about {need // 1024} MiB, "
             f"{info['MemAvailable'] // 1024} MiB available"
         )
-    print(f"scale: {clients} connections, {info['MemAvailable'] // 1024} MiB free", file=sys.stderr)
-    try:
-        target.start()
-        target.register(max(clients, bench.users))
-    finally:
-        target.stop()
+    free = info["MemAvailable"] // 1024
+    print(f"scale: {clients} connections, {free} MiB free; provisioning users", file=sys.stderr)
     saved = bench.users
     bench.users = clients
     try:
+        scale.create_users(clients)
         bench.run(target, "scale", bench.args(target, "scale"), runs=1, repeat=False)
     finally:
         bench.users = saved
+        scale.drop_users()
 
 
 def build_targets(opts: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Target]:

@@ -12,7 +12,7 @@ sys.path.insert(0, str(BENCH))
 
 import loadstats  # noqa: E402
 import report  # noqa: E402
-import targets  # noqa: E402
+import servers  # noqa: E402
 
 
 def runs(key: str, *values: float, **extra: Any) -> list[dict[str, Any]]:
@@ -86,7 +86,7 @@ def test_derived_config_sets_workers_and_every_c2s_certificate(tmp_path: Path) -
         '[general]\nworkers = 4\ndata_dir = "x"\n\n[[listen.c2s]]\nport = 1\n\n'
         '[[listen.c2s]]\nport = 2\ntls.mode = "tls"\n'
     )
-    out = targets.derive_config(
+    out = servers.derive_config(
         template, tmp_path / "out.toml", 2, (Path("/c/l.crt"), Path("/c/l.key"))
     )
     text = out.read_text()
