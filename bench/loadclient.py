@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.parsers import expat
+from xml.sax.saxutils import quoteattr
 
 from scramcache import ScramCache
 
@@ -35,6 +36,7 @@ NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
 NS_CLIENT = "jabber:client"
 NS_ROSTER = "jabber:iq:roster"
+NS_PING = "urn:xmpp:ping"
 
 
 class LoginError(Exception):
@@ -122,13 +124,22 @@ class XmppConnection(asyncio.Protocol):
     def _end(self, name: str) -> None:
         element = self._stack.pop()
         if len(self._stack) == 1:
-            if self.on_stanza is not None:
+            if _is_ping(element):
+                self._answer_ping(element)
+            elif self.on_stanza is not None:
                 self.on_stanza(element)
             else:
                 self._inbox.append(element)
                 self._wake()
         elif not self._stack:
             self._fail(LoginError("stream-closed"))
+
+    def _answer_ping(self, iq: Element) -> None:
+        """XEP-0199: answer a server's ping, or a server that pings quiet clients (Meerkat's
+        mod_ping, after 60 s) closes connections held longer than that."""
+        to = iq.attrs.get("from")
+        attrs = f" to={quoteattr(to)}" if to else ""
+        self.send(f"<iq type='result' id={quoteattr(iq.attrs.get('id', ''))}{attrs}/>".encode())
 
     def _chars(self, data: str) -> None:
         if len(self._stack) > 1:
@@ -177,6 +188,14 @@ class XmppConnection(asyncio.Protocol):
         self.send(b"</stream:stream>")
         if self.transport is not None:
             self.transport.close()
+
+
+def _is_ping(element: Element) -> bool:
+    return (
+        element.name == q(NS_CLIENT, "iq")
+        and element.attrs.get("type") == "get"
+        and element.child(q(NS_PING, "ping")) is not None
+    )
 
 
 @dataclass

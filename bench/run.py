@@ -14,7 +14,7 @@ targets `messages_equal` offers every target the same rate, 50% of the slowest o
 Output: the medians table, Meerkat/peer ratios against the issue's targets and the
 `workers = 2` scaling, on stdout and in bench/results/<stamp>.md; every run's JSON line in
 <stamp>.jsonl; medians, ratios and scaling in <stamp>.json. `--scenarios scale` is the
-100,000-connection memory scenario (not in the default set: it takes about ten minutes).
+100,000-connection memory scenario (not in the default set: it takes 15-20 minutes).
 
 Loopback only; everything it starts it stops, also on SIGTERM/SIGINT.
 """
@@ -72,7 +72,7 @@ QUICK: dict[str, str] = {
 #: 100,000 TLS connections over 8 source addresses (about 28,000 ports each) and as many
 #: generator processes as the 20,000 open files per process need; see meerkat-scale.toml.
 SCALE = (
-    "--scenario idle --clients {clients} --concurrency 400 --hold 30 --timeout 120"
+    "--scenario idle --clients {clients} --concurrency 100 --hold 30 --timeout 300"
     " --src-ips 127.0.0.2-127.0.0.9 --mech SCRAM-SHA-256 --settle 5"
 )
 #: what `workers = 2` runs (the scaling comparison); peers and meerkat run everything asked

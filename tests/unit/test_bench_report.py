@@ -111,3 +111,31 @@ def test_ratio_rows_name_lost_messages_and_a_busy_machine_as_caveats() -> None:
     (row,) = report.ratios(results)
     assert row["notes"] == "meerkat other CPU 80%; ejabberd lost 12"
     assert row["verdict"] == "PASS"
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.sent = b""
+
+    def write(self, data: bytes) -> None:
+        self.sent += data
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_generator_connections_answer_server_pings_and_pass_other_stanzas_on() -> None:
+    import loadclient
+
+    conn = loadclient.XmppConnection()
+    transport = _Transport()
+    conn.transport = transport  # type: ignore[assignment]
+    seen: list[str] = []
+    conn.on_stanza = lambda element: seen.append(element.name)
+    conn.data_received(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+        b"<iq type='get' id='p&amp;1' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+        b"<message from='a@localhost'><body>x</body></message>"
+    )
+    assert transport.sent == b'<iq type=\'result\' id="p&amp;1" to="localhost"/>'
+    assert seen == ["jabber:client message"]
