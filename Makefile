@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Benchmarks (bench/README.md). BENCH_ARGS passes options, e.g. BENCH_ARGS="--quick --runs 1".
-# make bench: Meerkat with one worker and with workers = 2, medians of 3 runs (~20 min).
+# make bench: Meerkat with one worker and with workers = 2, medians of 3 runs (~15-30 min).
 bench: $(STAMP)
 	$(PY) bench/run.py $(BENCH_ARGS)
 

@@ -8,8 +8,9 @@ For each target: register user1..userN once, warm the generator's SCRAM cache wi
 unmeasured login pass per SCRAM mechanism, then for every scenario and run: start a fresh
 server, let it settle, wait for a quiet machine, run `xmppload.py` pinned, stop the server.
 A run during which other processes used more than --max-other % of a core is repeated (at
-most twice). `messages_paced` offers 50% of the same target's `messages` median; with several
-targets `messages_equal` offers every target the same rate, 50% of the slowest one's median.
+most twice, and at most --max-repeats times in all). `messages_paced` offers 50% of the same
+target's `messages` median; with several targets `messages_equal` offers every target the
+same rate, 50% of the slowest one's median.
 
 Output: the medians table, Meerkat/peer ratios against the issue's targets and the
 `workers = 2` scaling, on stdout and in bench/results/<stamp>.md; every run's JSON line in
@@ -125,6 +126,7 @@ class Bench:
         self.table = QUICK if opts.quick else SCENARIOS
         self.users = opts.users or USERS["quick" if opts.quick else "full"]
         self.results: report.Results = {}
+        self.repeats_left = opts.max_repeats
 
     def common(self, target: Target) -> list[str]:
         # meerkat and meerkat-w2 share their users (one data directory), so their salts too
@@ -188,10 +190,11 @@ class Bench:
                 with open(self.out, "a") as f:
                     f.write(json.dumps(result) + "\n")
                 other = result.get("other_cpu_pct") or 0.0
-                if other <= opts.max_other or attempt == 2 or not repeat:
+                if other <= opts.max_other or attempt == 2 or not repeat or not self.repeats_left:
                     result["contaminated"] = other > opts.max_other
                     self.results.setdefault(target.name, {}).setdefault(scenario, []).append(result)
                     break
+                self.repeats_left -= 1
                 print(f"{label}: other processes used {other}% - repeating", file=sys.stderr)
 
     def paced_rate(self, names: list[str]) -> int:
@@ -306,6 +309,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=15.0,
         help="repeat a run (at most twice) when others used more %% of a core",
+    )
+    p.add_argument(
+        "--max-repeats",
+        type=int,
+        default=6,
+        help="repeats allowed in the whole invocation (bounds its time)",
     )
     p.add_argument(
         "--quiet-wait",
