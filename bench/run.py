@@ -15,7 +15,7 @@ same rate, 50% of the slowest one's median.
 Output: the medians table, Meerkat/peer ratios against the issue's targets and the
 `workers = 2` scaling, on stdout and in bench/results/<stamp>.md; every run's JSON line in
 <stamp>.jsonl; medians, ratios and scaling in <stamp>.json. `--scenarios scale` is the
-100,000-connection memory scenario (not in the default set: it takes 15-20 minutes).
+100,000-connection memory scenario (not in the default set: it takes up to an hour).
 
 Loopback only; everything it starts it stops, also on SIGTERM/SIGINT.
 """
