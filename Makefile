@@ -40,7 +40,7 @@ bench-compare: $(STAMP)
 		(apt-get update -q && apt-get install -y -q prosody ejabberd)
 	$(PY) bench/run.py --targets meerkat,meerkat-w2,prosody,ejabberd $(BENCH_ARGS)
 
-# 100,000 concurrent TLS connections (8 workers, users in PostgreSQL; ~50 min here, ~16 GiB free).
+# 100,000 concurrent TLS connections (8 workers, users in PostgreSQL; ~1 h here, ~16 GiB free).
 bench-scale: $(STAMP)
 	$(PY) bench/run.py --scenarios scale $(BENCH_ARGS)
 
