@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import fcntl
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -24,6 +25,16 @@ def ensure_self_signed(directory: Path, hosts: Sequence[str]) -> tuple[Path, Pat
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
     directory.mkdir(parents=True, exist_ok=True)
+    # Workers of one node start together: one creates the pair, the others wait and reuse it.
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cert_path.exists() and key_path.exists()):
+            _create(cert_path, key_path, hosts)
+    return cert_path, key_path
+
+
+def _create(cert_path: Path, key_path: Path, hosts: Sequence[str]) -> None:
+    """Write a new key and certificate, each through a temporary file and a rename."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
     alt_names: list[x509.GeneralName] = [x509.DNSName(h) for h in hosts]
@@ -50,5 +61,6 @@ def ensure_self_signed(directory: Path, hosts: Sequence[str]) -> tuple[Path, Pat
     )
     os.chmod(tmp_key, 0o600)
     tmp_key.replace(key_path)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
+    tmp_cert = cert_path.with_suffix(".tmp")
+    tmp_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tmp_cert.replace(cert_path)
