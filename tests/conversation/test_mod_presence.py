@@ -201,3 +201,30 @@ async def test_subscription_presence_without_mod_roster_is_routed_to_the_bare_ji
         )
     finally:
         await server.stop()
+
+
+async def test_an_initial_presence_reads_the_roster_once_and_redelivers_pending_requests(
+    server: Server,
+) -> None:
+    bob = await server.login("bob")
+    alice = await server.connect("alice")  # bound, not available: the request waits
+    await bob.say('<presence to="alice@localhost" type="subscribe"><status>hi</status></presence>')
+    alice.take()
+    reads: list[object] = []
+    store = server.stores.roster
+    get_roster = store.get_roster
+
+    async def counting(user: object) -> object:
+        reads.append(user)
+        return await get_roster(user)  # type: ignore[arg-type]
+
+    store.get_roster = counting  # type: ignore[method-assign]
+    await alice.say("<presence/>")
+    assert len(reads) == 1  # subscription lists and the pending requests share one read
+    assert_xml(
+        [el for el in alice.take() if el.attrs.get("type") == "subscribe"],
+        [
+            '<presence from="bob@localhost" to="alice@localhost/res" type="subscribe">'
+            "<status>hi</status></presence>"
+        ],
+    )

@@ -98,3 +98,24 @@ async def test_concurrent_deliveries_never_exceed_the_limit(stores: Stores) -> N
     )
     assert sum(stored) == 4
     assert await stores.offline.count(ALICE) == 5
+
+
+async def test_popping_an_empty_sql_queue_is_one_read_without_a_transaction() -> None:
+    from meerkat.stores.offline_sql import SqlOfflineStore
+
+    class OneRead:
+        """Records reads; a transaction (BEGIN IMMEDIATE on SQLite) would fail the test."""
+
+        def __init__(self) -> None:
+            self.reads: list[tuple[object, ...]] = []
+
+        async def fetchall(self, sql: object, *params: object) -> list[tuple[object, ...]]:
+            self.reads.append(params)
+            return []
+
+        def transaction(self) -> object:
+            raise AssertionError("an empty queue needs no transaction")
+
+    db = OneRead()
+    assert await SqlOfflineStore(db).pop_all(ALICE) == []  # type: ignore[arg-type]
+    assert db.reads == [("localhost", "alice")]

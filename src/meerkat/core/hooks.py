@@ -178,7 +178,9 @@ ROSTER_OUT_SUBSCRIPTION = Hook(
 ROSTER_GET_SUBSCRIPTION_LISTS = Hook(
     "roster_get_subscription_lists",
     "Collects (acc: dict with 'from' and 'to' sets of bare Jids) for presence broadcast. "
-    "params: jid.",
+    "params: jid; scratch (optional): the scratch dict of the presence Acc being processed, "
+    "where mod_roster leaves the roster it read so that USER_AVAILABLE for the same presence "
+    "does not read it again.",
 )
 
 # -- service discovery -----------------------------------------------------------------------

@@ -89,7 +89,9 @@ class PresenceModule(Module):
     async def _available(self, acc: Acc, session: ClientSession) -> None:
         initial = not session.available
         await session.set_presence(acc.element)
-        lists = await self.subscription_lists(session.jid, acc.host_type)
+        # One roster read per initial presence: mod_roster leaves it in the Acc's scratch for
+        # USER_AVAILABLE (pending subscription requests) below.
+        lists = await self.subscription_lists(session.jid, acc.host_type, acc.scratch)
         await self._broadcast(session.jid, acc.element, lists["from"])
         if not initial:
             return
@@ -176,8 +178,18 @@ class PresenceModule(Module):
         return None
 
     # -- helpers --------------------------------------------------------------------------------
-    async def subscription_lists(self, jid: Jid, host_type: str) -> dict[str, set[Jid]]:
-        """The bare JIDs with a 'from' and a 'to' subscription (ROSTER_GET_SUBSCRIPTION_LISTS)."""
+    async def subscription_lists(
+        self, jid: Jid, host_type: str, scratch: dict[str, Any] | None = None
+    ) -> dict[str, set[Jid]]:
+        """The bare JIDs with a 'from' and a 'to' subscription (ROSTER_GET_SUBSCRIPTION_LISTS).
+
+        ``scratch``: the current presence Acc's, where the roster module may keep what it read.
+        """
         lists: dict[str, set[Jid]] = {"from": set(), "to": set()}
-        await self.ctx.run_hook(ROSTER_GET_SUBSCRIPTION_LISTS, host_type, lists, jid=jid.bare)
+        if scratch is None:
+            await self.ctx.run_hook(ROSTER_GET_SUBSCRIPTION_LISTS, host_type, lists, jid=jid.bare)
+        else:
+            await self.ctx.run_hook(
+                ROSTER_GET_SUBSCRIPTION_LISTS, host_type, lists, jid=jid.bare, scratch=scratch
+            )
         return lists

@@ -56,6 +56,10 @@ class RosterConfig:
     )
 
 
+ROSTER_READ = "mod_roster_read"
+"""Acc scratch key: (bare JID, roster) read by `on_get_lists` for this presence."""
+
+
 class RosterModule(Module):
     """RFC 6121 rosters and presence subscriptions."""
 
@@ -259,9 +263,16 @@ class RosterModule(Module):
 
     # -- other hooks -----------------------------------------------------------------------------
     async def on_get_lists(self, acc: dict[str, set[Jid]], params: dict[str, Any]) -> object:
-        """Fill ``acc['from']``/``acc['to']`` with the contacts the presence goes to/comes from."""
+        """Fill ``acc['from']``/``acc['to']`` with the contacts the presence goes to/comes from.
+
+        With ``params['scratch']`` (an initial presence's Acc scratch) the roster read is kept
+        there for `on_user_available`, which runs for the same presence right after."""
         jid: Jid = params["jid"]
-        for item in await self.store.get_roster(user_key(jid.bare)):
+        roster = await self.store.get_roster(user_key(jid.bare))
+        scratch = params.get("scratch")
+        if scratch is not None:
+            scratch[ROSTER_READ] = (jid.bare, roster)
+        for item in roster:
             state = wire.state_of(item)
             contact = Jid.parse(item.jid)
             if state.has_from:
@@ -273,7 +284,13 @@ class RosterModule(Module):
     async def on_user_available(self, acc: Acc, params: dict[str, Any]) -> object:
         """§3.1.3: re-deliver pending inbound subscription requests to a new available session."""
         session = params["session"]
-        for item in await self.store.get_roster(user_key(session.jid.bare)):
+        user = session.jid.bare
+        read = acc.scratch.pop(ROSTER_READ, None)
+        if read is not None and read[0] == user:
+            roster = read[1]  # read moments ago for this very presence (on_get_lists)
+        else:
+            roster = await self.store.get_roster(user_key(user))
+        for item in roster:
             if not wire.state_of(item).pending_in:
                 continue
             el = presence(item.jid, session.jid, "subscribe")
