@@ -42,3 +42,5 @@ class C2SNode:
     """Shaper name -> maximum bytes per second."""
     live: set[Any] = field(default_factory=set)
     """The running sessions of this node (for shutdown)."""
+    features_cache: dict[tuple[object, ...], tuple[object, bytes]] = field(default_factory=dict)
+    """Serialized pre-auth stream features per kind of connection (see `C2SSession`)."""

@@ -550,7 +550,7 @@ class C2SSession:
         if not version.startswith("1."):
             raise StreamError("unsupported-version", "this server speaks XMPP 1.0")
         if self.authenticated is None:
-            self.write(stanzas.features(await self.auth.pre_auth_features()))
+            self._write_raw(await self._pre_auth_features())
             self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
         else:
             self.write(stanzas.features(await self.post_auth_features()))
@@ -562,6 +562,31 @@ class C2SSession:
         else:
             self._write_raw(stream_header(from_=self.host, id=self.stream_id))
         self._header_sent = True
+
+    async def _pre_auth_features(self) -> bytes:
+        """The serialized features of an unauthenticated stream, built once per kind of
+        connection: they depend only on the listener's settings, the host, TLS and the
+        channel-binding types (SASL2_STREAM_FEATURES' contract), and on the hook handlers."""
+        t = self.transport
+        key = (
+            self.host,
+            id(self.settings),
+            t.secure,
+            t.can_starttls,
+            t.framed,
+            tuple(t.channel_bindings()),
+            self.node.hooks.generation,
+        )
+        cache = self.node.features_cache
+        hit = cache.get(key)
+        if hit is not None and hit[0] is self.settings:
+            return hit[1]
+        features = stanzas.features(await self.auth.pre_auth_features())
+        data = _stream_level(features, declare=t.framed)
+        if len(cache) >= 64:
+            cache.clear()  # stale generations: start over
+        cache[key] = (self.settings, data)
+        return data
 
     def tls_required_missing(self) -> bool:
         return self.settings.tls_mode == "starttls_required" and not self.transport.secure

@@ -66,12 +66,15 @@ USER_SEND_XMLEL = Hook(
 SASL2_STREAM_FEATURES = Hook(
     "sasl2_stream_features",
     "Collects the children of SASL2's <inline/> in the pre-auth features (XEP-0388): "
-    "acc: list[Element] (<sm/>, <bind/>, <fast/> ...). params: session.",
+    "acc: list[Element] (<sm/>, <bind/>, <fast/> ...). params: session, secure, "
+    "channel_bindings. The result may depend on the host and on these two only: the c2s "
+    "caches the serialized features per kind of connection.",
 )
 BIND2_STREAM_FEATURES = Hook(
     "bind2_stream_features",
     "Collects the <feature var=.../> elements Bind 2 (XEP-0386) advertises inside its "
-    "<inline/>: acc: list[Element]. params: session.",
+    "<inline/>: acc: list[Element]. params: session. The result may depend on the host only "
+    "(the c2s caches the pre-auth features, see sasl2_stream_features).",
 )
 BIND2_ENABLE_FEATURES = Hook(
     "bind2_enable_features",
@@ -225,6 +228,8 @@ class HookRegistry:
     def __init__(self, *, reraise: bool = False) -> None:
         self._chains: dict[tuple[str, str | None], list[_Entry]] = {}
         self._reraise = reraise
+        self.generation = 0
+        """Incremented whenever a handler is added or removed (for caches of hook results)."""
 
     @property
     def reraise(self) -> bool:
@@ -237,6 +242,7 @@ class HookRegistry:
         chain = self._chains.setdefault((hook.name, host_type), [])
         chain.append(_Entry(priority, handler, owner))
         chain.sort(key=lambda e: e.priority)
+        self.generation += 1
 
     def remove_owner(self, owner: object) -> None:
         """Remove every handler a module (or other owner) added."""
@@ -246,6 +252,7 @@ class HookRegistry:
                 self._chains[key] = kept
             else:
                 del self._chains[key]
+        self.generation += 1
 
     def has_handlers(self, hook: Hook, host_type: str | None) -> bool:
         return (hook.name, host_type) in self._chains or (hook.name, None) in self._chains
