@@ -1,15 +1,18 @@
-"""What a c2s session writes and how: pre-auth features built once per kind of connection."""
+"""What a c2s session writes and how: pre-auth features built once per kind of connection,
+and the output of consecutive mailbox items written as one chunk (one TLS record, one send)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-from test_c2s_harness import BASE_MODULES, C2SHarness, start_harness
+from test_c2s_harness import BASE_MODULES, HEADER, C2SHarness, start_harness
 
+from meerkat.core.acc import Acc
 from meerkat.core.hooks import SASL2_STREAM_FEATURES
 from meerkat.xmpp import ns
 from meerkat.xmpp.element import Element
+from meerkat.xmpp.jid import Jid
 
 
 @pytest.fixture
@@ -41,3 +44,41 @@ async def test_pre_auth_features_are_built_once_per_kind_of_connection(
     third = await harness.connect().open()
     assert built == [1]
     assert "urn:example:count" not in str(third)
+
+
+async def test_stanzas_queued_together_are_written_in_one_chunk(harness: C2SHarness) -> None:
+    bob = await harness.logged_in("bob")
+    await bob.elements()
+    writes: list[bytes] = []
+    write = bob.transport.write
+
+    def recording(data: bytes) -> None:
+        writes.append(data)
+        write(data)
+
+    bob.transport.write = recording  # type: ignore[method-assign]
+    alice = Jid("alice", "localhost", "res")
+    for i in range(5):
+        msg = Element("message", ns.CLIENT, {"from": str(alice), "to": bob.jid, "id": str(i)})
+        msg.add("body", text=f"m{i}")
+        acc = Acc(msg, alice, bob.session.jid, host_type="localhost", timestamp=0.0)
+        assert bob.session.deliver(acc)
+    got = [el for el in await bob.elements() if el.name == "message"]
+    assert [el.attrs["id"] for el in got] == ["0", "1", "2", "3", "4"]
+    assert len(writes) == 1
+
+
+async def test_a_stream_header_and_its_features_are_one_write(harness: C2SHarness) -> None:
+    wire = harness.connect()
+    writes: list[bytes] = []
+    write = wire.transport.write
+
+    def recording(data: bytes) -> None:
+        writes.append(data)
+        write(data)
+
+    wire.transport.write = recording  # type: ignore[method-assign]
+    wire.send(HEADER)
+    await wire.expect("features")
+    assert len(writes) == 1
+    assert writes[0].startswith(b"<?xml") and writes[0].endswith(b"</stream:features>")

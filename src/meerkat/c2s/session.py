@@ -95,6 +95,8 @@ _SEND_HOOKS: dict[str, Hook] = {
 _STANZAS = frozenset({"message", "presence", "iq"})
 SHAPER_BURST = 2.0
 """Seconds of traffic a shaped client may send at once before being slowed to its rate."""
+MAX_BATCH = 65536
+"""Bytes of output gathered from consecutive mailbox items before they are written at once."""
 
 
 class _Control:
@@ -157,6 +159,10 @@ class C2SSession:
         self._mod_state: dict[str, dict[str, Any]] = {}
         self._parser = self._new_parser()
         self._header_sent = False
+        self._out: list[bytes] = []
+        """Output of the current step(s), written as one chunk by `_flush_out` (one TLS record
+        and one send instead of one per element)."""
+        self._out_size = 0
         self._mailbox: asyncio.Queue[_Item] = asyncio.Queue()
         self._routed = 0
         self._chunk_done = asyncio.Event()
@@ -272,6 +278,7 @@ class C2SSession:
             reason = "internal-server-error"
         finally:
             if self._handed_over:
+                self._flush_out()
                 self.transport.close()
                 log.debug("c2s_session_handed_over", extra={"jid": self._jid_str})
             else:
@@ -294,6 +301,8 @@ class C2SSession:
             reason = "internal-server-error"
             self._send_stream_error(StreamError("internal-server-error"))
         finally:
+            with contextlib.suppress(ConnectionError, OSError):
+                self._flush_out()  # the last step's output (a closing tag ...)
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader  # its own end is not news
@@ -366,6 +375,13 @@ class C2SSession:
                 await self._flush_requests()
             finally:
                 self._in_step = False
+            # Routed stanzas waiting right behind this one go out in the same write.
+            if (
+                self._out_size >= MAX_BATCH
+                or self.fsm is not State.SESSION_ESTABLISHED
+                or self._mailbox.empty()
+            ):
+                self._flush_out()
             if self._close_request is not None:
                 raise self._close_request
             if self.transport.buffered() > self.settings.max_output_buffer:
@@ -374,6 +390,7 @@ class C2SSession:
     async def _serve_detached(self, seconds: float) -> str:
         """RESUME_SESSION: no transport; process routed stanzas until resumed or timed out."""
         self.fsm = State.RESUME_SESSION
+        self._flush_out()  # drops it: no transport any more
         self.transport.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
@@ -618,6 +635,7 @@ class C2SSession:
             if self.transport.secure or not self.transport.can_starttls:
                 raise StreamError("policy-violation", "TLS already negotiated or unavailable")
             self._write_raw(stanzas.proceed().to_string().encode())
+            self._flush_out()  # in the clear, before the handshake
             await self.transport.start_tls()
             self.restart_stream()
             return
@@ -857,7 +875,22 @@ class C2SSession:
     def _write_raw(self, data: bytes) -> None:
         if self.fsm is State.RESUME_SESSION:
             return  # no transport: stream management keeps what matters
-        self.transport.write(data)
+        if self.transport.framed:
+            self.transport.write(data)  # one element per frame (RFC 7395)
+            return
+        self._out.append(data)
+        self._out_size += len(data)
+
+    def _flush_out(self) -> None:
+        """Write what the last step(s) produced, as one chunk."""
+        out = self._out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        self._out_size = 0
+        if self.fsm is not State.RESUME_SESSION:
+            self.transport.write(data)
 
     def _send_stream_error(self, exc: StreamError) -> None:
         try:
@@ -866,6 +899,7 @@ class C2SSession:
                 self._send_header(None)
             self._write_raw(_stream_level(exc.to_element(), declare=self.transport.framed))
             self._write_raw(WS_CLOSE if self.transport.framed else STREAM_CLOSE)
+            self._flush_out()
         except (ConnectionError, OSError):
             pass
 
@@ -898,6 +932,8 @@ class C2SSession:
                 self._presence = None
                 await self.node.hooks.run(REROUTE_UNACKED_MESSAGES, self.host, None, params)
         finally:
+            with contextlib.suppress(ConnectionError, OSError):
+                self._flush_out()
             self.transport.close()
             await self._reroute_queued()
         log.debug("c2s_session_closed", extra={"jid": self._jid_str, "reason": reason})
