@@ -3,6 +3,7 @@ and the output of consecutive mailbox items written as one chunk (one TLS record
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -82,3 +83,29 @@ async def test_a_stream_header_and_its_features_are_one_write(harness: C2SHarnes
     await wire.expect("features")
     assert len(writes) == 1
     assert writes[0].startswith(b"<?xml") and writes[0].endswith(b"</stream:features>")
+
+
+async def test_a_stalled_negotiation_ends_with_connection_timeout() -> None:
+    h = await start_harness(BASE_MODULES, state_timeout=0.2)
+    try:
+        wire = h.connect()
+        await wire.open()
+        error = await wire.stream_error()
+        assert error.find("connection-timeout", ns.STREAMS_ERRORS) is not None
+        await wire.ended()
+    finally:
+        await h.stop()
+
+
+async def test_each_negotiation_state_has_its_own_clock_and_a_bound_session_none() -> None:
+    h = await start_harness(BASE_MODULES, state_timeout=0.3)
+    try:
+        wire = h.connect()
+        await asyncio.sleep(0.2)  # most of the first state's time
+        await wire.login("alice")  # new states, each with a fresh 0.3 s
+        await asyncio.sleep(0.4)  # past every earlier deadline: stale timers do nothing
+        assert not wire.task.done()
+        wire.send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")
+        assert (await wire.expect("iq")).attrs["id"] == "p"
+    finally:
+        await h.stop()

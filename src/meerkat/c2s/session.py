@@ -166,6 +166,7 @@ class C2SSession:
         self._mailbox: asyncio.Queue[_Item] = asyncio.Queue()
         self._routed = 0
         self._chunk_done = asyncio.Event()
+        self._state_timer: asyncio.TimerHandle | None = None
         self._close_request: StreamError | None = None
         self._params: dict[str, Any] = {"session": self}
         self._max_rate = 0
@@ -333,19 +334,31 @@ class C2SSession:
                     await asyncio.sleep(allowance_at - now)
 
     async def _serve(self) -> str:
+        try:
+            return await self._serve_items()
+        finally:
+            if self._state_timer is not None:
+                self._state_timer.cancel()
+                self._state_timer = None
+
+    def _arm_state_timer(self) -> _Control:
+        """Each negotiation state must end within state_timeout: a timer puts this state's own
+        marker in the mailbox (a stale marker of an earlier state is ignored). Cheaper than a
+        wait_for, which makes a task, per mailbox item."""
+        marker = _Control("timeout")
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.state_timeout
+        timeout = self.settings.state_timeout
+        self._state_timer = loop.call_later(timeout, self._mailbox.put_nowait, marker)
+        return marker
+
+    async def _serve_items(self) -> str:
+        marker = self._arm_state_timer()
         while True:
-            if self.fsm is State.SESSION_ESTABLISHED:
-                item = await self._mailbox.get()
-            else:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+            item = await self._mailbox.get()
+            if isinstance(item, _Control) and item.kind == "timeout":
+                if item is marker and self.fsm is not State.SESSION_ESTABLISHED:
                     raise StreamError("connection-timeout", "negotiation took too long")
-                try:
-                    item = await asyncio.wait_for(self._mailbox.get(), remaining)
-                except TimeoutError:
-                    raise StreamError("connection-timeout", "negotiation took too long") from None
+                continue
             self._in_step = True
             try:
                 if isinstance(item, bytes):
@@ -358,8 +371,11 @@ class C2SSession:
                     if closed:
                         self._write_raw(WS_CLOSE if self.transport.framed else STREAM_CLOSE)
                         return "client closed the stream"
-                    if self.fsm is not before:
-                        deadline = loop.time() + self.settings.state_timeout
+                    if self.fsm is not before and self._state_timer is not None:
+                        self._state_timer.cancel()
+                        self._state_timer = None
+                        if self.fsm is not State.SESSION_ESTABLISHED:
+                            marker = self._arm_state_timer()
                 elif isinstance(item, Acc):
                     self._routed -= 1
                     await self._on_routed(item)
