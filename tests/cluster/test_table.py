@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 from cluster_harness import Harness, wait_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meerkat.cluster import DownInfo, LeaderOpFailed, NodeId, PeerUnavailable
 from meerkat.cluster.errors import ClusterError
@@ -42,6 +44,37 @@ def test_prefix_match_returns_rows_in_key_order() -> None:
     ]
     s.delete(("h", "bob", "r1", 3))
     assert [k for k, _ in s.prefix(("h", "bob", "r1"))] == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),
+            st.lists(st.one_of(st.sampled_from(["a", "b"]), st.integers(0, 2)), max_size=3)
+            .map(tuple)
+            .filter(bool),
+        ),
+        max_size=40,
+    ),
+    st.lists(st.one_of(st.sampled_from(["a", "b"]), st.integers(0, 2)), max_size=3).map(tuple),
+)
+def test_prefix_scans_stay_right_through_inserts_and_deletes(
+    ops: list[tuple[bool, tuple[str | int, ...]]], probe: tuple[str | int, ...]
+) -> None:
+    s = LocalStore(bag=True)
+    s.prefix(probe)  # an index for this length exists from the start, and is kept up to date
+    for add, key in ops:
+        if add:
+            s.insert(key, len(key))
+        else:
+            s.delete(key)
+    expected = [(k, v) for k, v in s.items() if sort_key(k)[: len(probe)] == sort_key(probe)]
+    assert list(s.prefix(probe)) == expected
+    fresh = LocalStore(bag=True)  # and an index built from a full table
+    for k, v in s.items():
+        fresh.insert(k, v)
+    assert list(fresh.prefix(probe)) == expected
 
 
 async def test_single_node_table_supports_every_local_op(h: Harness) -> None:
