@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-_ATTR_ESCAPES = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
-)
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# str.replace is several times faster than str.translate with a mapping, and returns the
+# string itself when there is nothing to replace (the common case on the hot path).
 
 
 def escape_text(text: str) -> str:
     """Escape character data for inclusion in XML."""
-    return text.translate(_TEXT_ESCAPES)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def escape_attr(value: str) -> str:
     """Escape an attribute value (double- or single-quoted)."""
-    return value.translate(_ATTR_ESCAPES)
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&apos;")
+    )
 
 
 class Element:
@@ -154,12 +158,12 @@ class Element:
 
 
 def _serialize(el: Element, parent_xmlns: str, out: list[str]) -> None:
-    out.append("<")
-    out.append(el.name)
-    if el.xmlns != parent_xmlns:
-        out.append(' xmlns="')
-        out.append(escape_attr(el.xmlns))
-        out.append('"')
+    name = el.name
+    xmlns = el.xmlns
+    if xmlns != parent_xmlns:
+        out.append(f'<{name} xmlns="{escape_attr(xmlns)}"')
+    else:
+        out.append("<" + name)
     prefixes = 0
     for key, value in el.attrs.items():
         if key[0] == "{":  # a namespaced attribute, "{uri}local": declare a prefix for it
@@ -167,20 +171,15 @@ def _serialize(el: Element, parent_xmlns: str, out: list[str]) -> None:
             out.append(f' xmlns:a{prefixes}="{escape_attr(uri)}"')
             key = f"a{prefixes}:{local}"
             prefixes += 1
-        out.append(" ")
-        out.append(key)
-        out.append('="')
-        out.append(value.translate(_ATTR_ESCAPES))
-        out.append('"')
-    if not el.children:
+        out.append(f' {key}="{escape_attr(value)}"')
+    children = el.children
+    if not children:
         out.append("/>")
         return
     out.append(">")
-    for child in el.children:
+    for child in children:
         if isinstance(child, str):
-            out.append(child.translate(_TEXT_ESCAPES))
+            out.append(escape_text(child))
         else:
-            _serialize(child, el.xmlns, out)
-    out.append("</")
-    out.append(el.name)
-    out.append(">")
+            _serialize(child, xmlns, out)
+    out.append(f"</{name}>")
