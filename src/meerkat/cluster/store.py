@@ -128,9 +128,9 @@ class LocalStore:
     def prefix(self, prefix: Key) -> Iterator[Row]:
         """Rows whose key starts with `prefix`, in key order."""
         prefix = tuple(prefix)
-        sort_key(prefix)  # a TypeError for a bad prefix, as for a bad key
         keys = self._prefix_index(len(prefix)).get(prefix)
         if not keys:
+            sort_key(prefix)  # a TypeError for a bad prefix, as for a bad key
             return
         for key in list(keys):  # a caller may change the table while iterating
             for value in self._rows[key]:

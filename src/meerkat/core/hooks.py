@@ -227,6 +227,9 @@ class HookRegistry:
 
     def __init__(self, *, reraise: bool = False) -> None:
         self._chains: dict[tuple[str, str | None], list[_Entry]] = {}
+        self._merged: dict[tuple[str, str | None], list[_Entry]] = {}
+        """(hook, host type) -> its handlers and the all-hosts ones, in order (built on use,
+        dropped on every change): the stanza path runs several hooks per stanza."""
         self._reraise = reraise
         self.generation = 0
         """Incremented whenever a handler is added or removed (for caches of hook results)."""
@@ -243,6 +246,7 @@ class HookRegistry:
         chain.append(_Entry(priority, handler, owner))
         chain.sort(key=lambda e: e.priority)
         self.generation += 1
+        self._merged.clear()
 
     def remove_owner(self, owner: object) -> None:
         """Remove every handler a module (or other owner) added."""
@@ -253,11 +257,19 @@ class HookRegistry:
             else:
                 del self._chains[key]
         self.generation += 1
+        self._merged.clear()
 
     def has_handlers(self, hook: Hook, host_type: str | None) -> bool:
-        return (hook.name, host_type) in self._chains or (hook.name, None) in self._chains
+        return bool(self._chain(hook, host_type))
 
     def _chain(self, hook: Hook, host_type: str | None) -> list[_Entry]:
+        key = (hook.name, host_type)
+        chain = self._merged.get(key)
+        if chain is None:
+            chain = self._merged[key] = self._merge(hook, host_type)
+        return chain
+
+    def _merge(self, hook: Hook, host_type: str | None) -> list[_Entry]:
         specific = self._chains.get((hook.name, host_type), [])
         general = self._chains.get((hook.name, None), []) if host_type is not None else []
         if not general:

@@ -84,7 +84,10 @@ class Router:
     async def route(self, acc: Acc) -> None:
         domain = acc.to_jid.domain
         if domain in self.hosts:
-            if await self.hooks.run(FILTER_LOCAL_PACKET, acc.host_type, acc):
+            hooks = self.hooks
+            if hooks.has_handlers(FILTER_LOCAL_PACKET, acc.host_type) and await hooks.run(
+                FILTER_LOCAL_PACKET, acc.host_type, acc
+            ):
                 return
             if acc.to_jid.local:
                 await self._to_user(acc)

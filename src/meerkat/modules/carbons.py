@@ -131,14 +131,16 @@ class CarbonsModule(Module):
 
     # -- copies -----------------------------------------------------------------------------
     async def on_user_send_message(self, acc: Acc, params: dict[str, Any]) -> object:
+        session: ClientSession = params["session"]
+        targets = [r for r in self.ctx.sessions.user_sessions(session.jid) if r.sid != session.sid]
+        if not targets:
+            return None  # the common case: no other resource (the recipient checks <private/>)
         el = acc.element
         if _suppressed(el):
             acc.scratch[PRIVATE_SEEN] = True
             return None
         if not eligible(el, "sent"):
             return None
-        session: ClientSession = params["session"]
-        targets = [r for r in self.ctx.sessions.user_sessions(session.jid) if r.sid != session.sid]
         await self._send_copies(acc, "sent", session.jid.bare, targets)
         return None
 
@@ -159,9 +161,9 @@ class CarbonsModule(Module):
                 stripped.remove(private)
                 acc.element = stripped
             return None
-        if not eligible(el, "received"):
-            return None
         records = self.ctx.sessions.user_sessions(session.jid)
+        if all(r.sid == session.sid for r in records) or not eligible(el, "received"):
+            return None  # no other resource to copy to, or not a copied kind of message
         if acc.to_jid == session.jid:
             receivers = {session.sid}
         else:
