@@ -95,6 +95,10 @@ _SEND_HOOKS: dict[str, Hook] = {
 _STANZAS = frozenset({"message", "presence", "iq"})
 SHAPER_BURST = 2.0
 """Seconds of traffic a shaped client may send at once before being slowed to its rate."""
+READ_AHEAD = 4
+"""Chunks the reader of a bound, unshaped session may queue before waiting for the session
+to process them (flow control). Before binding it waits for each chunk: STARTTLS and stream
+restarts change how the next bytes must be read."""
 MAX_BATCH = 65536
 """Bytes of output gathered from consecutive mailbox items before they are written at once."""
 
@@ -166,6 +170,8 @@ class C2SSession:
         self._mailbox: asyncio.Queue[_Item] = asyncio.Queue()
         self._routed = 0
         self._chunk_done = asyncio.Event()
+        self._unprocessed = 0
+        """Chunks the reader put in the mailbox that `_on_data` has not finished."""
         self._state_timer: asyncio.TimerHandle | None = None
         self._close_request: StreamError | None = None
         self._params: dict[str, Any] = {"session": self}
@@ -320,11 +326,18 @@ class C2SSession:
                 data = await self.transport.read()
             except (ConnectionError, OSError):
                 data = b""
-            self._chunk_done.clear()
+            self._unprocessed += 1
             self._mailbox.put_nowait(data)
             if not data:
                 return
-            await self._chunk_done.wait()
+            # A bound session reads a few chunks ahead (one wake-up per chunk fewer); a
+            # negotiating or shaped one waits until the session has acted on this chunk.
+            ahead = READ_AHEAD if self.fsm is State.SESSION_ESTABLISHED else 1
+            if self._max_rate:
+                ahead = 1
+            while self._unprocessed >= ahead:
+                self._chunk_done.clear()
+                await self._chunk_done.wait()
             if self._max_rate:
                 # Token bucket with a burst of SHAPER_BURST seconds: once the client is
                 # over its rate, reading pauses until it is back under it.
@@ -367,6 +380,7 @@ class C2SSession:
                         return "client closed the connection"
                     before = self.fsm
                     closed = await self._on_data(item)
+                    self._unprocessed -= 1
                     self._chunk_done.set()
                     if closed:
                         self._write_raw(WS_CLOSE if self.transport.framed else STREAM_CLOSE)
