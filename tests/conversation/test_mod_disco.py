@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from kernel_harness import Server, assert_same
 
-from meerkat.core.hooks import C2S_STREAM_FEATURES
+from meerkat.core.hooks import C2S_STREAM_FEATURES, DISCO_LOCAL_FEATURES
 from meerkat.modules.caps import forms_of, identities_of, verification_string
 from meerkat.modules.disco import DiscoConfig, ServerInfoField
 from meerkat.xmpp.element import Element
@@ -151,3 +151,28 @@ async def test_caps_in_stream_features_hash_the_servers_disco_info(server: Serve
         f'<iq type="get" to="localhost" id="q3"><query {INFO} node="{c.attrs["node"]}#x"/></iq>'
     )
     assert error_condition(bad) == "item-not-found"
+
+
+async def test_the_caps_hash_is_reused_until_the_servers_features_change(server: Server) -> None:
+    alice = await server.login("alice")
+
+    async def ver() -> str:
+        feats: list[Element] = []
+        await server.hooks.run(C2S_STREAM_FEATURES, "localhost", feats, {"session": alice})
+        return feats[0].attrs["ver"]
+
+    calls: list[str] = []
+
+    async def extra(acc: list[str], params: dict[str, object]) -> object:
+        calls.append("disco")
+        acc.append("urn:example:extra")
+        return None
+
+    first = await ver()
+    assert await ver() == first
+    server.hooks.add(DISCO_LOCAL_FEATURES, None, extra, 50, owner="test")
+    second = await ver()
+    assert second != first and calls == ["disco"]
+    assert await ver() == second and calls == ["disco"]  # cached again
+    server.hooks.remove_owner("test")
+    assert await ver() == first

@@ -84,6 +84,8 @@ class CapsModule(Module):
     def __init__(self, ctx: Any, config: CapsConfig) -> None:
         super().__init__(ctx, config)
         self.config: CapsConfig = config
+        self._vers: dict[str, tuple[object, str | None]] = {}
+        """host -> (what the server's info depends on, its verification string)."""
 
     def hooks(self) -> Iterable[HookSpec]:
         return (
@@ -106,9 +108,20 @@ class CapsModule(Module):
             identities_of(info.identities), info.features, forms_of(info.forms)
         )
 
+    async def cached_ver(self, host: str) -> str | None:
+        """`ver`, computed again only when the modules or hook handlers changed (it is in
+        every authenticated stream's features, and computing it runs the disco hooks)."""
+        basis = (self.ctx.hooks.generation, tuple(self.ctx.modules))
+        hit = self._vers.get(host)
+        if hit is not None and hit[0] == basis:
+            return hit[1]
+        ver = await self.ver(host)
+        self._vers[host] = (basis, ver)
+        return ver
+
     async def on_stream_features(self, acc: list[Element], params: dict[str, Any]) -> object:
         host = params["session"].host_type
-        ver = await self.ver(host)
+        ver = await self.cached_ver(host)
         if ver is not None:
             attrs = {"hash": "sha-1", "node": self.config.node, "ver": ver}
             acc.append(Element("c", ns.CAPS, attrs))
