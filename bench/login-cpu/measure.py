@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Private before/after measurement for issue 6 (server CPU per login and per message).
+
+Starts this checkout's server pinned to CPU 1 on ports 37222/37551 (bench/login-cpu/meerkat.toml),
+registers users once, warms the generator's SCRAM cache once, then runs the given scenarios
+`--runs` times each against a fresh server, printing server ms per login / µs per message.
+With `--profile py-spy` the server runs under `py-spy record` (written to /tmp/meerkat-login-cpu).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCH = HERE.parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from run import MeerkatServer, register_users_meerkat, wait_quiet, xmppload  # noqa: E402
+
+PORT, ADMIN = 37222, 37551
+URL = f"http://127.0.0.1:{ADMIN}/api/graphql"
+OUT = Path("/tmp/meerkat-login-cpu")
+CACHE = OUT / "scram.json"
+SCENARIOS = {
+    "login": "--scenario login --clients 2000 --concurrency 100 --mech SCRAM-SHA-256",
+    "messages": "--scenario messages --pairs 200 --duration 10 --window 5 --warmup 2",
+    "paced": "--scenario messages --pairs 200 --duration 10 --window 50 --rate 5000 --warmup 2",
+}
+KEYS = [
+    "login_rate",
+    "server_ms_per_login",
+    "msgs_per_s",
+    "server_us_per_msg",
+    "msg_p50_ms",
+    "msg_p99_ms",
+    "server_cpu_pct",
+    "gen_cpu_pct",
+    "other_cpu_pct",
+    "logins_failed",
+    "lost",
+]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("scenarios", nargs="*", default=["login", "messages"])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--setup", action="store_true", help="register users and warm the cache")
+    p.add_argument("--profile", default="", help="py-spy: record the server during each run")
+    p.add_argument("--label", default="")
+    p.add_argument("--src", default="", help="run the server from this src/ (e.g. a main export)")
+    opts = p.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    config = str(HERE / "meerkat.toml")
+    command = str(ROOT / ".venv" / "bin" / "meerkat")
+    if opts.src:  # a plain path entry: PYTHONPATH comes before the editable install
+        command = f"env PYTHONPATH={opts.src} {command}"
+    common = ["--port", str(PORT), "--scram-cache", str(CACHE), "--users", str(opts.users)]
+    if opts.setup:
+        server = MeerkatServer(command, config, PORT, ADMIN)
+        server.start()
+        try:
+            register_users_meerkat(opts.users, URL)
+            xmppload([*common, *SCENARIOS["login"].split(), "--clients", str(opts.users)])
+        finally:
+            server.stop()
+    for scenario in opts.scenarios:
+        for run in range(opts.runs):
+            server = MeerkatServer(command, config, PORT, ADMIN)
+            pid = server.start()
+            spy = None
+            try:
+                time.sleep(2)
+                wait_quiet(15, 20)
+                if opts.profile:
+                    name = OUT / f"{opts.label or 'prof'}-{scenario}-{run + 1}"
+                    spy = subprocess.Popen(
+                        [
+                            str(ROOT / ".venv" / "bin" / "py-spy"),
+                            "record",
+                            "-p",
+                            str(pid),
+                            "-r",
+                            "200",
+                            "-f",
+                            "raw",
+                            "-o",
+                            f"{name}.txt",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    time.sleep(1)
+                label = f"{opts.label}/{scenario}/{run + 1}"
+                r = xmppload(
+                    [
+                        *common,
+                        *shlex.split(SCENARIOS[scenario]),
+                        "--server-pid",
+                        str(pid),
+                        "--label",
+                        label,
+                    ]
+                )
+            finally:
+                if spy is not None:
+                    spy.send_signal(2)
+                    spy.wait(30)
+                server.stop()
+            r["label"] = label
+            with open(OUT / "results.jsonl", "a") as f:
+                f.write(json.dumps(r) + "\n")
+            print(label, {k: r.get(k) for k in KEYS}, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
