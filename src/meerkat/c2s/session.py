@@ -99,8 +99,9 @@ READ_AHEAD = 4
 """Chunks the reader of a bound, unshaped session may queue before waiting for the session
 to process them (flow control). Before binding it waits for each chunk: STARTTLS and stream
 restarts change how the next bytes must be read."""
-MAX_BATCH = 65536
-"""Bytes of output gathered from consecutive mailbox items before they are written at once."""
+MAX_BATCH = 16384
+"""Bytes of output gathered from consecutive mailbox items before they are written at once:
+one TLS record's worth, which also bounds how long the first of a backlog of stanzas waits."""
 
 
 class _Control:
