@@ -24,7 +24,13 @@ BENCH = HERE.parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from run import wait_port, xmppload  # noqa: E402
+from run import xmppload as run_xmppload  # noqa: E402
+from servers import wait_port  # noqa: E402
+
+
+def xmppload(args: list[str]) -> dict[str, object]:
+    """The generator on CPU 0."""
+    return run_xmppload(args, "0")
 
 OUT = Path("/tmp/meerkat-login-cpu/cg")
 CACHE = Path("/tmp/meerkat-login-cpu/scram.json")

@@ -22,7 +22,14 @@ BENCH = HERE.parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from run import MeerkatServer, register_users_meerkat, wait_quiet, xmppload  # noqa: E402
+from run import wait_quiet  # noqa: E402
+from run import xmppload as run_xmppload  # noqa: E402
+from servers import MeerkatServer, register_users_meerkat  # noqa: E402
+
+
+def xmppload(args: list[str]) -> dict[str, object]:
+    """The generator on CPU 0."""
+    return run_xmppload(args, "0")
 
 PORT, ADMIN = 37222, 37551
 URL = f"http://127.0.0.1:{ADMIN}/api/graphql"
@@ -65,7 +72,7 @@ def main() -> int:
         command = f"env PYTHONPATH={opts.src} {command}"
     common = ["--port", str(PORT), "--scram-cache", str(CACHE), "--users", str(opts.users)]
     if opts.setup:
-        server = MeerkatServer(command, config, PORT, ADMIN)
+        server = MeerkatServer(shlex.split(command), Path(config), [PORT, ADMIN], "1")
         server.start()
         try:
             register_users_meerkat(opts.users, URL)
@@ -74,7 +81,7 @@ def main() -> int:
             server.stop()
     for scenario in opts.scenarios:
         for run in range(opts.runs):
-            server = MeerkatServer(command, config, PORT, ADMIN)
+            server = MeerkatServer(shlex.split(command), Path(config), [PORT, ADMIN], "1")
             pid = server.start()
             spy = None
             try:
