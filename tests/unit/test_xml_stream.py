@@ -198,3 +198,15 @@ def test_serialized_elements_parse_back_to_the_same_element(
     parser = opened()
     [back] = parser.feed(el.to_string(ns.CLIENT).encode())
     assert back == el
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 70000])
+def test_text_longer_than_the_parser_buffer_arrives_whole(chunk: int) -> None:
+    parser = opened(max_stanza_size=65536)
+    body = "ü€x" * 20000  # 6 bytes per 3 characters: about 40,000 bytes
+    data = ("<message><body>" + body[:20000] + "</body></message>").encode()
+    got = []
+    for i in range(0, len(data), chunk):
+        got += parser.feed(data[i : i + chunk])
+    assert len(got) == 1
+    assert got[0].find("body").text == body[:20000]

@@ -21,6 +21,9 @@ from .errors import StreamError
 
 _XML_NS = ns.XML + " "
 _SYNTHETIC_ROOT = b"<meerkat-frames>"
+TEXT_BUFFER_SIZE = 2048
+"""expat's text buffer: every parser holds one (64 KiB was most of an idle connection's
+parser); longer text arrives in pieces."""
 
 
 @dataclass(slots=True)
@@ -77,7 +80,7 @@ class XmlStream:
     def _start_parser(self) -> None:
         p = expat.ParserCreate(namespace_separator=" ")
         p.buffer_text = True
-        p.buffer_size = 65536
+        p.buffer_size = TEXT_BUFFER_SIZE
         p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         p.StartElementHandler = self._on_start
         p.EndElementHandler = self._on_end
@@ -188,7 +191,12 @@ class XmlStream:
             if data.strip():
                 raise StreamError("not-well-formed", "text outside a stanza")
             return
-        if self._parser.CurrentByteIndex - self._stanza_start > self.max_stanza_size:
+        # Where this text ends: buffered text is handed over at a later event (the index is
+        # past it), a piece longer than the buffer straight away (the index is its start).
+        end = self._parser.CurrentByteIndex
+        if len(data) > TEXT_BUFFER_SIZE:
+            end += len(data)
+        if end - self._stanza_start > self.max_stanza_size:
             raise StreamError("policy-violation", "stanza too big")
         self._stack[-1].children.append(data)
 
