@@ -88,13 +88,30 @@ async def test_a_busy_client_is_not_pinged() -> None:
         await server.stop()
 
 
-async def test_watchers_end_with_their_session_and_with_the_module(server: Server) -> None:
+async def test_one_sweeper_watches_every_session_and_ends_with_the_module(
+    server: Server,
+) -> None:
     alice = await server.login("alice")
     await server.login("bob")
     module = server.ctx.module("mod_ping")
     assert isinstance(module, PingModule)
-    assert len(server.tasks) == 2
+    assert len(server.tasks) == 1  # not one per session
+    assert len(module._watches) == 2
     await alice.disconnect()
-    await wait_for(lambda: len(server.tasks) == 1)
+    await wait_for(lambda: len(module._watches) == 1)
     await server.manager.stop()
     await wait_for(lambda: not len(server.tasks))
+    assert module._watches == {}
+
+
+async def test_an_unanswered_ping_is_given_its_whole_timeout() -> None:
+    server = await started(PingConfig(ping_interval=0.05, ping_req_timeout=0.3))
+    try:
+        alice = await server.login("alice")
+        await wait_for(lambda: bool(pings(alice)))
+        pinged = asyncio.get_running_loop().time()
+        await wait_for(lambda: alice.kicked is not None)
+        assert asyncio.get_running_loop().time() - pinged >= 0.29
+        assert alice.kicked == "connection-timeout"
+    finally:
+        await server.stop()

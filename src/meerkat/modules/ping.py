@@ -1,11 +1,12 @@
 """XEP-0199 XMPP ping: answer pings, and ping clients that have been quiet for a while.
 
-The server answers pings to itself and to users' bare JIDs. With ``send_pings``, each bound
-session gets a watcher task: after ``ping_interval`` seconds without a stanza from the
-client it sends ``<ping/>`` and waits ``ping_req_timeout`` seconds for any answer (result
-or error); with ``timeout_action = "kill"`` an unanswered ping closes the session with
-``connection-timeout``. The watchers belong to this module: they are cancelled when their
-session closes and when the module stops.
+The server answers pings to itself and to users' bare JIDs. With ``send_pings``, every
+bound session is watched: after ``ping_interval`` seconds without a stanza from the client
+it gets ``<ping/>``, and any answer (result or error) within ``ping_req_timeout`` seconds
+keeps it; with ``timeout_action = "kill"`` an unanswered ping closes the session with
+``connection-timeout``. One sweeper task checks every watched session a few times per
+period (a quarter of the shorter of the two, at least every `MAX_TICK` seconds), so an idle
+connection costs a small record, not a task and a timer; deadlines are met within one tick.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from ._common import doc
 
 log = logging.getLogger(__name__)
 
+MIN_TICK, MAX_TICK = 0.01, 5.0
+"""Bounds of the sweeper's period, in seconds."""
+
 
 @dataclass(frozen=True)
 class PingConfig:
@@ -51,11 +55,13 @@ class PingConfig:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Watch:
     jid: Jid
     last_activity: float
-    task: asyncio.Task[None] | None = None
+    reply: asyncio.Future[Element] | None = None
+    """The answer to the ping in flight, if one is."""
+    pinged_at: float = 0.0
 
 
 class PingModule(Module):
@@ -69,6 +75,7 @@ class PingModule(Module):
         self.config: PingConfig = config
         self._watches: dict[str, _Watch] = {}
         self._ids = itertools.count(1)
+        self._sweeper: asyncio.Task[None] | None = None
 
     def hooks(self) -> Iterable[HookSpec]:
         if not self.config.send_pings:
@@ -90,23 +97,32 @@ class PingModule(Module):
             raise StanzaError("bad-request")
         return None
 
+    async def start(self) -> None:
+        if self.config.send_pings:
+            shortest = min(self.config.ping_interval, self.config.ping_req_timeout)
+            tick = min(max(shortest / 4, MIN_TICK), MAX_TICK)
+            self._sweeper = self.ctx.spawn(self._sweep_forever(tick), name="mod_ping sweeper")
+
     async def stop(self) -> None:
         watches, self._watches = list(self._watches.values()), {}
         for watch in watches:
-            await _cancel(watch.task)
+            if watch.reply is not None:
+                watch.reply.cancel()
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None and not sweeper.done():
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
 
-    # -- watchers ------------------------------------------------------------------------------
+    # -- watching ------------------------------------------------------------------------------
     async def on_register(self, acc: object, params: dict[str, Any]) -> object:
-        sid: str = params["sid"]
-        watch = _Watch(params["jid"], _now())
-        self._watches[sid] = watch
-        watch.task = self.ctx.spawn(self._watch(sid, watch), name=f"mod_ping {sid}")
+        self._watches[params["sid"]] = _Watch(params["jid"], _now())
         return None
 
     async def on_remove(self, acc: object, params: dict[str, Any]) -> object:
         watch = self._watches.pop(params["sid"], None)
-        if watch is not None:
-            await _cancel(watch.task)
+        if watch is not None and watch.reply is not None:
+            watch.reply.cancel()
         return None
 
     async def on_user_send(self, acc: Acc, params: dict[str, Any]) -> object:
@@ -115,28 +131,38 @@ class PingModule(Module):
             watch.last_activity = _now()
         return None
 
-    async def _watch(self, sid: str, watch: _Watch) -> None:
-        # The watcher runs in the server's task group: an escaping exception would stop the
-        # server, so a crash ends only this watcher.
-        try:
-            await self._watch_loop(sid, watch)
-        except Exception:
-            log.exception("ping_watcher_crashed", extra={"jid": str(watch.jid)})
-
-    async def _watch_loop(self, sid: str, watch: _Watch) -> None:
-        interval = self.config.ping_interval
+    async def _sweep_forever(self, tick: float) -> None:
+        # The sweeper runs in the server's task group: an escaping exception would stop the
+        # server, so a failed sweep is logged and the next one runs.
         while True:
-            idle = _now() - watch.last_activity
-            if idle < interval:
-                await asyncio.sleep(interval - idle)
-                continue
-            if not await self._ping(watch.jid) and self.config.timeout_action == "kill":
-                self._kill(sid, watch.jid)
-                return
-            watch.last_activity = _now()
+            await asyncio.sleep(tick)
+            try:
+                await self._sweep()
+            except Exception:
+                log.exception("ping_sweep_failed")
 
-    async def _ping(self, jid: Jid) -> bool:
-        """Send one ping; True when the client answered in time."""
+    async def _sweep(self) -> None:
+        """Ping who has been quiet for `ping_interval`; act on pings unanswered in time."""
+        now = _now()
+        interval, timeout = self.config.ping_interval, self.config.ping_req_timeout
+        for sid, watch in list(self._watches.items()):
+            reply = watch.reply
+            if reply is not None:
+                if reply.done():
+                    watch.reply = None
+                    watch.last_activity = now
+                elif now - watch.pinged_at >= timeout:
+                    reply.cancel()
+                    watch.reply = None
+                    watch.last_activity = now
+                    if self.config.timeout_action == "kill":
+                        self._kill(sid, watch.jid)
+            elif now - watch.last_activity >= interval and self._watches.get(sid) is watch:
+                watch.reply = await self._ping(watch.jid)
+                watch.pinged_at = now
+
+    async def _ping(self, jid: Jid) -> asyncio.Future[Element]:
+        """Send one ping; the future its answer completes."""
         iq_id = f"mod_ping-{next(self._ids)}"
         reply = self.ctx.iq.expect_reply(iq_id)
         iq = Element(
@@ -145,12 +171,10 @@ class PingModule(Module):
         iq.add("ping", ns.PING)
         try:
             await self.ctx.route(iq)
-            await asyncio.wait_for(reply, self.config.ping_req_timeout)
-        except TimeoutError:
-            return False
-        finally:
+        except BaseException:
             reply.cancel()
-        return True
+            raise
+        return reply
 
     def _kill(self, sid: str, jid: Jid) -> None:
         self._watches.pop(sid, None)
@@ -162,13 +186,3 @@ class PingModule(Module):
 def _now() -> float:
     # Loop time, not the server clock: these deadlines are timers on this loop.
     return asyncio.get_running_loop().time()
-
-
-async def _cancel(task: asyncio.Task[None] | None) -> None:
-    if task is None or task.done():
-        return
-    task.cancel()
-    if task is asyncio.current_task():
-        return  # a watcher that kills its session is removed from under itself
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
