@@ -232,10 +232,12 @@ async def test_the_traffic_shaper_slows_a_client_that_sends_too_fast(
     loop = asyncio.get_running_loop()
     started = loop.time()
     body = "x" * 10000
-    for i in range(10):
+    for i in range(20):
         client.send(f"<message to='localhost' id='m{i}'><body>{body}</body></message>")
     client.send("<iq type='get' id='last'><ping xmlns='urn:xmpp:ping'/></iq>")
-    await client.expect(lambda e: e.attrs.get("id") == "last", timeout=15)
-    # 100 kB at 20 kB/s with a 2 s burst allowance: about 3 s, far above the unshaped time.
-    assert loop.time() - started >= 2.0
+    await client.expect(lambda e: e.attrs.get("id") == "last", timeout=30)
+    # 200 kB at 20 kB/s, less the 2 s (40 kB) burst a connection starts with and the last
+    # chunk read (at most 64 KiB, processed before the reader pauses): at least 4.8 s, far
+    # above the unshaped time.
+    assert loop.time() - started >= 4.0
     await client.close()

@@ -365,7 +365,7 @@ class C2SSession:
 
     async def _read_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        allowance_at = loop.time()
+        allowance_at = loop.time() - SHAPER_BURST  # a new connection starts with a full burst
         while True:
             try:
                 data = await self.transport.read()
