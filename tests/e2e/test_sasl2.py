@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -262,19 +263,13 @@ def js_client_or_skip() -> str:
     return node
 
 
-async def test_xmpp_js_uses_sasl2_bind2_sm_and_fast_and_resumes_after_its_socket_dies(
-    node: Node,
-) -> None:
-    """tests/js/sasl2_fast_sm.mjs: password login with Bind 2 + SM + a FAST token request; the
-    socket is destroyed mid-conversation; the reconnect authenticates with the token and resumes
-    inline; then a new client instance logs in with the token alone."""
-    executable = js_client_or_skip()
-    env = {**os.environ, "NODE_TLS_REJECT_UNAUTHORIZED": "0"}  # the node's self-signed cert
+async def run_js(executable: str, *args: str) -> dict[str, Any]:
+    """Run a tests/js script under Node (the node's self-signed certificate accepted); the
+    JSON report on the last line of its output, after checking it exited cleanly."""
+    env = {**os.environ, "NODE_TLS_REJECT_UNAUTHORIZED": "0"}
     proc = await asyncio.create_subprocess_exec(
         executable,
-        str(JS_DIR / "sasl2_fast_sm.mjs"),
-        str(node.c2s_port(1)),
-        "localhost",
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=JS_DIR,
@@ -282,7 +277,20 @@ async def test_xmpp_js_uses_sasl2_bind2_sm_and_fast_and_resumes_after_its_socket
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
-    report = json.loads(out.decode().strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return report
+
+
+async def test_xmpp_js_uses_sasl2_bind2_sm_and_fast_and_resumes_after_its_socket_dies(
+    node: Node,
+) -> None:
+    """tests/js/sasl2_fast_sm.mjs: password login with Bind 2 + SM + a FAST token request; the
+    socket is destroyed mid-conversation; the reconnect authenticates with the token and resumes
+    inline; then a new client instance logs in with the token alone."""
+    executable = js_client_or_skip()
+    report = await run_js(
+        executable, str(JS_DIR / "sasl2_fast_sm.mjs"), str(node.c2s_port(1)), "localhost"
+    )
     assert report["errors"] == [], report["errors"]
     logins = {(r["who"], r["mechanism"]): r for r in report["logins"]}
     first = logins[("alice", "SCRAM-SHA-1")]

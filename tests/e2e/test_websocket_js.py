@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import pytest
 
 from meerkat.modules import DEFAULT_MODULES
 
 from .conftest import NodeFactory
-from .test_sasl2 import JS_DIR, js_client_or_skip
+from .test_sasl2 import JS_DIR, js_client_or_skip, run_js
 from .test_websocket import ws_listen, ws_url
 
 
@@ -44,22 +43,14 @@ async def test_xmpp_js_over_websocket_chats_with_a_tcp_client_and_resumes_a_drop
     if scheme == "wss":
         listen["http"][0]["tls"] = {}
     node = await start_node(listen=listen, modules=modules)
-    env = {**os.environ, "NODE_TLS_REJECT_UNAUTHORIZED": "0"}  # the node's self-signed cert
-    proc = await asyncio.create_subprocess_exec(
+    report = await run_js(
         executable,
         *await websocket_flags(executable),
         str(JS_DIR / "websocket_im_sm.mjs"),
         ws_url(node).replace("http://", f"{scheme}://"),
         str(node.c2s_port(0)),
         "localhost",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=JS_DIR,
-        env=env,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
-    report = json.loads(out.decode().strip().splitlines()[-1])
     assert report["errors"] == [], json.dumps(report, indent=1)
     assert report["alice_transport"] == "Socket"
     assert report["alice_jid"].startswith("alice@localhost/web.")  # Bind 2: tag + suffix
