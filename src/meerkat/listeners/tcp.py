@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from ..c2s.node import C2SNode
 from ..c2s.session import C2SSession
 from ..c2s.settings import C2SSettings
-from ..xmpp.sasl.channel_binding import available_channel_bindings
-from .tls import export_channel_binding
+from .tls import connection_bindings
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +77,7 @@ class TcpTransport:
             obj = self._ssl_object()
             if obj is None or self._tls is None:
                 return {}
-            self._bindings = available_channel_bindings(
-                tls_version=obj.version(),
-                exporter=export_channel_binding(obj),
-                certificate_der=self._tls.certificate_der,
-            )
+            self._bindings = connection_bindings(obj, self._tls.certificate_der)
         return self._bindings
 
     async def read(self) -> bytes:

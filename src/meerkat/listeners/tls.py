@@ -17,6 +17,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..xmpp.sasl.channel_binding import available_channel_bindings
+
 log = logging.getLogger(__name__)
 
 _EXPORTER_LABEL = b"EXPORTER-Channel-Binding"
@@ -96,3 +98,12 @@ def export_channel_binding(ssl_object: ssl.SSLObject) -> bytes | None:
     if ssl_object.version() != "TLSv1.3":
         return None
     return _exporter.export(ssl_object)
+
+
+def connection_bindings(ssl_object: ssl.SSLObject, certificate_der: bytes) -> dict[str, bytes]:
+    """The channel bindings a finished TLS connection with our `certificate_der` offers."""
+    return available_channel_bindings(
+        tls_version=ssl_object.version(),
+        exporter=export_channel_binding(ssl_object),
+        certificate_der=certificate_der,
+    )
