@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ...core.acc import Acc
 from ...core.hooks import (
@@ -41,7 +41,9 @@ from ...xmpp.errors import StanzaError
 from ...xmpp.jid import Jid
 from .._common import doc, last_presences, presence, user_key
 from . import items as wire
-from .states import SUBSCRIPTION_TYPES, SubState, inbound, outbound
+from .states import SUBSCRIPTION_TYPES, InResult, OutResult, SubState, inbound, outbound
+
+_Result = TypeVar("_Result", InResult, OutResult)
 
 
 @dataclass(frozen=True)
@@ -206,13 +208,7 @@ class RosterModule(Module):
         if ptype not in SUBSCRIPTION_TYPES:
             return None
         user, contact = acc.from_jid.bare, acc.to_jid.bare
-        async with self._locked(user):
-            item = await self.store.get_item(user_key(user), str(contact))
-            old = wire.state_of(item)
-            result = outbound(old, ptype)
-            if result.changed:
-                base = item if item is not None else RosterItem(str(contact))
-                await self._apply(user, item, base, result.state)
+        old, result = await self._transition(user, contact, outbound, ptype)
         acc.element.attrs["from"] = str(user)
         acc.element.attrs["to"] = str(contact)
         acc.from_jid, acc.to_jid = user, contact
@@ -228,15 +224,8 @@ class RosterModule(Module):
         user, contact = acc.to_jid.bare, acc.from_jid.bare
         if ptype not in SUBSCRIPTION_TYPES or not user.local:
             return None
-        async with self._locked(user):
-            item = await self.store.get_item(user_key(user), str(contact))
-            old = wire.state_of(item)
-            result = inbound(old, ptype)
-            if result.changed:
-                base = item if item is not None else RosterItem(str(contact))
-                if ptype == "subscribe":
-                    base = replace(base, askmessage=acc.element.find_text("status") or "")
-                await self._apply(user, item, base, result.state)
+        ask = (acc.element.find_text("status") or "") if ptype == "subscribe" else None
+        old, result = await self._transition(user, contact, inbound, ptype, ask)
         acc.scratch["roster_in"] = result.deliver
         if result.deliver:
             acc.element.attrs["to"] = str(user)
@@ -245,6 +234,27 @@ class RosterModule(Module):
             await self.ctx.route(presence(user, contact, "subscribed"))
         await self._presence_effects(user, contact, old, result.state)
         return None
+
+    async def _transition(
+        self,
+        user: Jid,
+        contact: Jid,
+        step: Callable[[SubState, str], _Result],
+        ptype: str,
+        askmessage: str | None = None,
+    ) -> tuple[SubState, _Result]:
+        """Apply one subscription presence to `user`'s item for `contact` (RFC 6121 App. A),
+        read-modify-write under the user's lock; the old state and the step's result."""
+        async with self._locked(user):
+            item = await self.store.get_item(user_key(user), str(contact))
+            old = wire.state_of(item)
+            result = step(old, ptype)
+            if result.changed:
+                base = item if item is not None else RosterItem(str(contact))
+                if askmessage is not None:
+                    base = replace(base, askmessage=askmessage)
+                await self._apply(user, item, base, result.state)
+        return old, result
 
     async def _presence_effects(
         self, user: Jid, contact: Jid, old: SubState, new: SubState
