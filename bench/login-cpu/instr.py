@@ -24,13 +24,8 @@ BENCH = HERE.parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from run import xmppload as run_xmppload  # noqa: E402
+from run import ONE_GEN_CPU, xmppload  # noqa: E402
 from servers import wait_port  # noqa: E402
-
-
-def xmppload(args: list[str]) -> dict[str, object]:
-    """The generator on CPU 0."""
-    return run_xmppload(args, "0")
 
 OUT = Path("/tmp/meerkat-login-cpu/cg")
 CACHE = Path("/tmp/meerkat-login-cpu/scram.json")
@@ -96,7 +91,8 @@ def main() -> int:
                 "10",
                 "--mech",
                 "SCRAM-SHA-256",
-            ]
+            ],
+            ONE_GEN_CPU,
         )
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
         if opts.scenario == "login":
@@ -111,7 +107,8 @@ def main() -> int:
                     "20",
                     "--mech",
                     "SCRAM-SHA-256",
-                ]
+                ],
+                ONE_GEN_CPU,
             )
             count = r.get("logins_ok") or 0
         else:
@@ -130,7 +127,8 @@ def main() -> int:
                     "0",
                     "--drain",
                     "20",
-                ]
+                ],
+                ONE_GEN_CPU,
             )
             count = r.get("received") or r.get("delivered") or 0
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)

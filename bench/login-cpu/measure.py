@@ -22,14 +22,8 @@ BENCH = HERE.parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from run import wait_quiet  # noqa: E402
-from run import xmppload as run_xmppload  # noqa: E402
+from run import ONE_GEN_CPU, wait_quiet, xmppload  # noqa: E402
 from servers import MeerkatServer, register_users_meerkat  # noqa: E402
-
-
-def xmppload(args: list[str]) -> dict[str, object]:
-    """The generator on CPU 0."""
-    return run_xmppload(args, "0")
 
 PORT, ADMIN = 37222, 37551
 URL = f"http://127.0.0.1:{ADMIN}/api/graphql"
@@ -76,7 +70,9 @@ def main() -> int:
         server.start()
         try:
             register_users_meerkat(opts.users, URL)
-            xmppload([*common, *SCENARIOS["login"].split(), "--clients", str(opts.users)])
+            xmppload(
+                [*common, *SCENARIOS["login"].split(), "--clients", str(opts.users)], ONE_GEN_CPU
+            )
         finally:
             server.stop()
     for scenario in opts.scenarios:
@@ -115,7 +111,8 @@ def main() -> int:
                         str(pid),
                         "--label",
                         label,
-                    ]
+                    ],
+                    ONE_GEN_CPU,
                 )
             finally:
                 if spy is not None:
