@@ -39,7 +39,7 @@ sys.path.insert(0, str(BENCH))
 
 import report  # noqa: E402
 from loadstats import cpu_sample, cpu_shares  # noqa: E402
-from servers import Target, meerkat_target, peer_target  # noqa: E402
+from servers import PORT_OFFSET, Target, meerkat_target, peer_target  # noqa: E402
 
 ONE_SERVER_CPU, ONE_GEN_CPU, ALL_CPUS = "1", "0", "0,1"
 
@@ -255,7 +255,7 @@ def build_targets(opts: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if not Path(shlex.split(command)[0]).exists():
         parser.error(f"meerkat server command not found: {command}")
     template = Path(opts.server_config)
-    port = 35223 if opts.tls == "direct" else 35222
+    port = (35223 if opts.tls == "direct" else 35222) + PORT_OFFSET
     targets: list[Target] = []
     for name in opts.targets:
         if name in ("meerkat", "meerkat-w2"):
@@ -268,7 +268,7 @@ def build_targets(opts: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                     template=template,
                     workers=workers,
                     port=port,
-                    admin_port=35551,
+                    admin_port=35551 + PORT_OFFSET,
                     cpus=cpus,
                 )
             )
@@ -288,8 +288,8 @@ def scale_target(opts: argparse.Namespace) -> Target:
         command=opts.server_cmd,
         template=BENCH / "meerkat-scale.toml",
         workers=opts.scale_workers,
-        port=35232,
-        admin_port=35561,
+        port=35232 + PORT_OFFSET,
+        admin_port=35561 + PORT_OFFSET,
         cpus=ALL_CPUS,
     )
 

@@ -39,7 +39,7 @@ PASSWORD, DOMAIN = "secret", "localhost"
 #: SCRAM hash the peers store keys for (peers/*.sh read BENCH_SCRAM too).
 PEER_SCRAM = {"sha256": "SCRAM-SHA-256", "sha1": "SCRAM-SHA-1"}
 
-__all__ = ["Target", "ensure_certs", "meerkat_target", "peer_target", "wait_port"]
+__all__ = ["PORT_OFFSET", "Target", "ensure_certs", "meerkat_target", "peer_target", "wait_port"]
 
 
 @dataclass
@@ -106,16 +106,26 @@ def peer_target(name: str, port: int, cpus: str) -> Target:
 # -- Meerkat ----------------------------------------------------------------------------------
 
 
+#: Added to every Meerkat port of the bench (`BENCH_PORT_OFFSET`), so developers working in
+#: parallel worktrees can each run the bench without colliding; the peers keep their ports.
+PORT_OFFSET = int(os.environ.get("BENCH_PORT_OFFSET", "0"))
+
+
 def derive_config(template: Path, out: Path, workers: int, cert: tuple[Path, Path]) -> Path:
     """Copy `template` to `out` with `general.workers` and every c2s listener's certificate set.
 
     Plain text edits keep the template readable on its own (it stays a usable config, with
-    Meerkat's self-signed certificate); the template must have a `[general]` table.
+    Meerkat's self-signed certificate); the template must have a `[general]` table. Every
+    `port = N` line of the bench's 35xxx range is shifted by `PORT_OFFSET`.
     """
     lines: list[str] = []
     for line in template.read_text().splitlines():
         if line.strip().startswith("workers ="):
             continue
+        if PORT_OFFSET and line.strip().startswith("port ="):
+            number = int(line.split("=", 1)[1])
+            if 35000 <= number < 36000:  # the bench's own ports, not a database's
+                line = f"port = {number + PORT_OFFSET}"
         lines.append(line)
         if line.strip() == "[general]":
             lines.append(f"workers = {workers}")
@@ -195,7 +205,7 @@ def meerkat_target(
 # on Meerkat: GraphQL `account.registerUser` on the admin endpoint (MongooseIM's schema), with
 # `meerkatctl account registerUser` as the fallback. Adjust here if the admin API changes.
 # ---------------------------------------------------------------------------------------------
-GRAPHQL_URL = "http://127.0.0.1:35551/api/graphql"  # bench/meerkat-bench.toml; default node: 5551
+GRAPHQL_URL = f"http://127.0.0.1:{35551 + PORT_OFFSET}/api/graphql"  # bench/meerkat-bench.toml
 REGISTER = (
     "mutation($domain: DomainName!, $username: UserName!, $password: String!) "
     "{ account { registerUser(domain: $domain, username: $username, password: $password) "
