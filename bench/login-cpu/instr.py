@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Instructions per login / per message (callgrind), for before/after figures on a busy machine.
 
-Starts the server under `valgrind --tool=callgrind` (pinned to CPU 1, ports 37222/37551),
+Starts the server under `valgrind --tool=callgrind` (pinned to CPU 1, ports from place.py),
 zeroes the counters once it listens and has done one unmeasured login pass, runs one
-scenario, dumps the counters and prints Ir per login (or per delivered message).
+scenario, dumps the counters and prints Ir per login (or per delivered message). The users
+must exist: run `measure.py --setup` once with the same `LOGIN_CPU_PORT`.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ sys.path.insert(0, str(BENCH))
 from run import ONE_GEN_CPU, xmppload  # noqa: E402
 from servers import wait_port  # noqa: E402
 
-OUT = Path("/tmp/meerkat-login-cpu/cg")
-CACHE = Path("/tmp/meerkat-login-cpu/scram.json")
+sys.path.insert(0, str(HERE))
+import place  # noqa: E402
+
+OUT = place.OUT / "cg"
+CACHE = place.OUT / "scram.json"
 
 
 def total_ir(pid: int) -> int:
@@ -63,16 +67,16 @@ def main() -> int:
         str(ROOT / ".venv" / "bin" / "python"),
         str(ROOT / ".venv" / "bin" / "meerkat"),
         "--config",
-        str(HERE / "meerkat.toml"),
+        str(place.config()),
     ]
     with open(OUT / "server.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        if not wait_port(37222, 300):
+        if not wait_port(place.PORT, 300):
             raise SystemExit("server did not start")
         common = [
             "--port",
-            "37222",
+            str(place.PORT),
             "--scram-cache",
             str(CACHE),
             "--users",
@@ -147,7 +151,7 @@ def main() -> int:
         "ir": ir,
         "ir_per_op": round(ir / count) if count else None,
     }
-    with open("/tmp/meerkat-login-cpu/instr.jsonl", "a") as f:
+    with open(place.OUT / "instr.jsonl", "a") as f:
         f.write(json.dumps(result) + "\n")
     print(json.dumps(result))
     return 0

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Private before/after measurement for issue 6 (server CPU per login and per message).
 
-Starts this checkout's server pinned to CPU 1 on ports 37222/37551 (bench/login-cpu/meerkat.toml),
+Starts this checkout's server pinned to CPU 1 on ports 37222/37551 or `LOGIN_CPU_PORT` (place.py),
 registers users once, warms the generator's SCRAM cache once, then runs the given scenarios
 `--runs` times each against a fresh server, printing server ms per login / µs per message.
-With `--profile py-spy` the server runs under `py-spy record` (written to /tmp/meerkat-login-cpu).
+With `--profile py-spy` the server runs under `py-spy record` (written to place.OUT).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ sys.path.insert(0, str(BENCH))
 from run import ONE_GEN_CPU, wait_quiet, xmppload  # noqa: E402
 from servers import MeerkatServer, register_users_meerkat  # noqa: E402
 
-PORT, ADMIN = 37222, 37551
+sys.path.insert(0, str(HERE))
+from place import ADMIN, OUT, PORT  # noqa: E402
+
 URL = f"http://127.0.0.1:{ADMIN}/api/graphql"
-OUT = Path("/tmp/meerkat-login-cpu")
 CACHE = OUT / "scram.json"
 SCENARIOS = {
     "login": "--scenario login --clients 2000 --concurrency 100 --mech SCRAM-SHA-256",
@@ -60,7 +61,9 @@ def main() -> int:
     p.add_argument("--src", default="", help="run the server from this src/ (e.g. a main export)")
     opts = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    config = str(HERE / "meerkat.toml")
+    from place import config as place_config
+
+    config = str(place_config())
     command = str(ROOT / ".venv" / "bin" / "meerkat")
     if opts.src:  # a plain path entry: PYTHONPATH comes before the editable install
         command = f"env PYTHONPATH={opts.src} {command}"

@@ -1,0 +1,28 @@
+"""Where the login-cpu tools run: ports and output folder, shifted by `LOGIN_CPU_PORT`.
+
+Developers measuring in parallel worktrees each pick their own `LOGIN_CPU_PORT` (default
+37222, the STARTTLS port; direct TLS is the next port, the admin API 329 above); each gets
+its own output folder and a config derived from `meerkat.toml` with its ports and data dir.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PORT = int(os.environ.get("LOGIN_CPU_PORT", "37222"))
+ADMIN = PORT + 329
+OUT = Path("/tmp/meerkat-login-cpu") if PORT == 37222 else Path(f"/tmp/meerkat-login-cpu-{PORT}")
+
+
+def config() -> Path:
+    """`meerkat.toml` with this place's ports and data dir, written into OUT."""
+    text = (HERE / "meerkat.toml").read_text()
+    for old, new in (("37222", PORT), ("37223", PORT + 1), ("37551", ADMIN)):
+        text = text.replace(f"port = {old}", f"port = {new}")
+    text = text.replace('"/tmp/meerkat-login-cpu/var"', f'"{OUT}/var"')
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "meerkat.toml"
+    path.write_text(text)
+    return path
