@@ -320,6 +320,34 @@ async def test_a_hand_off_nobody_claims_is_routed_again_by_the_old_node(
     assert [body(m) for m in await messages(back, 1)] == ["in the lost answer"]
 
 
+async def test_a_message_buffered_just_before_a_hand_off_is_not_left_behind_to_be_routed_again(
+    make_cluster: ClusterFactory, raw: ClientFactory
+) -> None:
+    n1, n2 = await make_cluster(2)
+    assert n1.cluster is not None and n1.cluster.sm_buffer is not None
+    mirror = n1.cluster.sm_buffer
+    mirror.delay = 60.0  # every message is younger than the mirror's delay at the hand-off
+    bob = await raw(n2, "bob", "b")
+    alice = await raw(n1, "alice", "phone")
+    smid = await enable_sm(alice)
+    [record] = n1.sessions.user_sessions(Jid("alice", "localhost"))
+    bob.send(message(ALICE, "young"))
+    await messages(alice, 1)
+    cut(alice)
+    new, resumed = await resume(n2.c2s_port(), "alice", smid, 0)
+    assert resumed.name == "resumed"
+    assert [body(m) for m in await messages(new, 1)] == ["young"]
+    # node2 holds the session and released node1's copy of the buffer. Whatever node1 still
+    # holds of it would be routed again: by its own check that the hand-off was claimed
+    # (`held`), or by the leader when node1 dies - a second "young".
+    await wait_for(
+        lambda: mirror.held(record.sid, range(10)) == [], timeout=3, what="node1's copy gone"
+    )
+    assert n2.cluster is not None and n2.cluster.sm_buffer is not None
+    assert n2.cluster.sm_buffer.table.match((record.sid,)) == []
+    await new.close()
+
+
 async def test_a_session_moves_twice_and_the_connection_it_leaves_gets_conflict(
     make_cluster: ClusterFactory, raw: ClientFactory
 ) -> None:

@@ -132,3 +132,20 @@ async def test_a_leaving_node_cleans_up_nobody() -> None:
         DownInfo("stream_management_buffer", NodeId("node1@localhost", "b"), "stop", True)
     )
     assert tasks == [] and len(table.rows) == 1
+
+
+async def test_settling_a_session_writes_its_waiting_rows_at_once_and_no_others() -> None:
+    buf, table, _, _ = mirror(["node1@localhost"])
+    buf.delay = 60.0
+    buf.buffered(SID_A, 0, JID, message("one"), 10.0)
+    buf.buffered(SID_B, 0, JID, message("other session"), 11.0)
+    buf.buffered(SID_A, 1, JID, message("two"), 12.0)
+    await buf.settle(SID_A)
+    [(inserts, deletes)] = table.writes
+    assert [k for k, _ in inserts] == [(SID_A, 0), (SID_A, 1)] and deletes == []
+    assert [el.find_text("body") for el, _ in buf.held(SID_A, [0, 1])] == ["one", "two"]
+    buf.released(SID_A, [0, 1])  # the new node took them: deleted, never written again
+    buf.flush()
+    assert list(table.rows) == [] and buf.held(SID_B, [0])[0][1] == 11.0
+    await buf.settle(SID_A)  # nothing left to write
+    assert len(table.writes) == 2

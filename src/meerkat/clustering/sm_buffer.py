@@ -17,6 +17,11 @@ messages would be lost. `ReplicatedSmBuffer` is the stream management module's
 - a row is deleted when the client acknowledges the message, when it is re-sent after a
   resumption (then it is written again, under the new sequence number or the new node's
   sid), or when the session ends and re-routes its buffer itself;
+- a session handed off to another node first writes its rows still waiting for their
+  delay, and waits for every peer to have them (`settle`), then answers: the new node
+  deletes the old sid's rows once it holds the session, and a row written after that
+  deletion would stay behind and be routed again later (by the old node's orphan check,
+  or by the leader when the old node dies) - a duplicate of a message the client got;
 - when a node goes down, the table's leader (exactly one survivor in a connected segment,
   as in `cleanup`) takes every row of a session whose node is no longer in the table,
   deletes them and routes each message again, in order, to its original recipient: with
@@ -111,6 +116,12 @@ class ReplicatedSmBuffer:
                 out.append((acc.element, acc.timestamp))
         return out
 
+    async def settle(self, sid: str) -> None:
+        keys = [key for key in self._inserts if key[0] == sid]
+        if keys:
+            rows = [_row(key, *self._inserts.pop(key)[:3]) for key in keys]
+            await self.table.write_nowait(rows, ())
+
     def _schedule(self, delay: float) -> None:
         if not self.closed:
             self._timer = asyncio.get_running_loop().call_later(delay, self.flush)
@@ -123,7 +134,7 @@ class ReplicatedSmBuffer:
         for key, (jid, el, stamp, due) in self._inserts.items():
             if due > now:
                 break
-            rows.append((key, [str(jid), el.to_string(ns.CLIENT), stamp]))
+            rows.append(_row(key, jid, el, stamp))
         for key, _ in rows:
             del self._inserts[key]
         deletes, self._deletes = self._deletes, []
@@ -155,6 +166,10 @@ class ReplicatedSmBuffer:
                 await self.router.route(acc)
         self.rerouted.append((dead, len(values)))
         log.info("sm_buffer_node_down_done node=%s messages=%d", dead, len(values))
+
+
+def _row(key: Key, jid: Jid, el: Element, stamp: float) -> tuple[Key, list[Any]]:
+    return key, [str(jid), el.to_string(ns.CLIENT), stamp]
 
 
 def _acc(value: Any) -> Acc | None:

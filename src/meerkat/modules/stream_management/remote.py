@@ -15,7 +15,9 @@ A's session, and:
    queued for it through its usual path (so stream management buffers them), then to swap
    its routing to B's sid (`SessionManager.hand_off`: handle gone, stanzas arriving later are
    forwarded to B, its row deleted everywhere) and to end without unavailable presence or
-   re-routing. A answers with the session as plain data (`handover.pack_session`);
+   re-routing. A replicates the buffered messages it had not mirrored yet
+   (`BufferMirror.settle`) and answers with the session as plain data
+   (`handover.pack_session`);
 3. binds the new connection to the same full JID under the new sid with the old presence,
    priority and module state (`C2SSession.adopt`: one replicated write of the record, no
    presence broadcast; what the pending handle collected follows the re-sent buffer),
@@ -111,6 +113,10 @@ class RemoteResumption:
             session=None, jid=record.jid, sid=record.sid, node=record.node,
             reason="resumed_elsewhere", status="", was_available=False,
         )  # fmt: skip
+        if self.module.mirror is not None:
+            # Rows still waiting for the mirror's delay go out (and reach every peer) before
+            # the answer, so the new node's release of them cannot overtake them anywhere.
+            await self.module.mirror.settle(record.sid)
         log.info("sm_handed_off", extra={"jid": str(handover.jid), "to": new_sid})
         packed = pack_session(
             handover.jid, record.priority, record.info, moved, handover.mod_state, KEY

@@ -143,3 +143,9 @@ class BufferMirror(Protocol):
     def held(self, sid: str, seqs: Iterable[int]) -> list[tuple[Element, float]]:
         """The messages among these that are still mirrored (oldest first, with stamps)."""
         ...
+
+    async def settle(self, sid: str) -> None:
+        """Replicate now what `sid` has not replicated yet, and return once every peer has
+        it (or is down). The old node of a hand-off calls it before it answers: the new
+        node's release of these rows must not reach any node before the rows themselves."""
+        ...
