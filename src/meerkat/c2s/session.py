@@ -99,9 +99,10 @@ SHAPER_BURST = 2.0
 READ_AHEAD = 1
 """Chunks the reader of a bound, unshaped session may queue before waiting for the session
 to process them (flow control). Before binding it waits for each chunk: STARTTLS and stream
-restarts change how the next bytes must be read. 4 saved ~12% CPU per message, but then a
-stream-management session resumed on another node right after an ack re-sent the acked
-message (tests/cluster_xmpp/test_sm_across_nodes.py); 1 until that is understood."""
+restarts change how the next bytes must be read. More than 1 measured no gain (the session
+keeps up with its own reader: in the messages bench no chunk ever waited behind another)
+and lets the client's next chunk overtake stanzas the previous one routed to this session
+(an answer to its own presence probe), so 1 (docs/decisions.md, issue 6)."""
 MAX_BATCH = 16384
 """Bytes of output gathered from consecutive mailbox items before they are written at once:
 one TLS record's worth, which also bounds how long the first of a backlog of stanzas waits."""
