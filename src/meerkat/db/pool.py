@@ -50,17 +50,25 @@ class Pool:
         """
         if self._closed:
             raise DatabaseUnavailable("the database pool is closed")
-        try:
-            async with asyncio.timeout(acquire_timeout):
-                await self._permits.acquire()
-        except TimeoutError as exc:
-            raise QueryTimeout(f"no free database connection within {acquire_timeout:g}s") from exc
-        try:
+        if acquire_timeout is None:  # the common case: no timer objects for every query
+            await self._permits.acquire()
+        else:
             try:
                 async with asyncio.timeout(acquire_timeout):
-                    conn = await self._take()
+                    await self._permits.acquire()
             except TimeoutError as exc:
-                raise QueryTimeout(f"could not connect within {acquire_timeout:g}s") from exc
+                raise QueryTimeout(
+                    f"no free database connection within {acquire_timeout:g}s"
+                ) from exc
+        try:
+            if acquire_timeout is None:
+                conn = await self._take()
+            else:
+                try:
+                    async with asyncio.timeout(acquire_timeout):
+                        conn = await self._take()
+                except TimeoutError as exc:
+                    raise QueryTimeout(f"could not connect within {acquire_timeout:g}s") from exc
             self._in_use += 1
             keep = False
             try:

@@ -4,6 +4,10 @@ WAL lets readers proceed while one writer writes. Writers still serialise on the
 every connection waits up to `query_timeout` for the lock (`busy_timeout`) and transactions
 start with `BEGIN IMMEDIATE`: taking the write lock up front avoids the deadlock of two
 readers both trying to upgrade (which SQLite reports as an immediate SQLITE_BUSY).
+
+Every statement is one trip to the connection's thread (a future, a queue put, a wake-up of
+the event loop): `execute` runs the statement, reads the row count and closes the cursor in
+that one trip, where aiosqlite's `Cursor` API needs two.
 """
 
 from __future__ import annotations
@@ -30,6 +34,15 @@ def _translate(exc: sqlite3.Error) -> DatabaseError:
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
         return TransactionConflict(f"sqlite: {exc}")
     return DatabaseError(f"sqlite: {exc}")
+
+
+def _rowcount(conn: sqlite3.Connection, sql: str, params: Params) -> int:
+    """Run one statement on the connection's own thread; the number of rows it changed."""
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
 
 
 class SqliteConnection:
@@ -66,9 +79,11 @@ class SqliteConnection:
 
     async def execute(self, sql: str, params: Params) -> int:
         try:
-            cursor = await self._conn.execute(sql, params)
-            count = cursor.rowcount
-            await cursor.close()
+            # aiosqlite's `_execute` (pinned version) runs a function on the connection's
+            # thread; its public API would take a second trip to close the cursor.
+            count: int = await self._conn._execute(  # type: ignore[no-untyped-call]
+                _rowcount, self._conn._conn, sql, params
+            )
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         return max(count, 0)
