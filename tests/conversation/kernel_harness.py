@@ -4,7 +4,8 @@
 router, module manager) with memory stores and real `Accounts` (plain passwords). A
 `Client` is a bound session: `say` stamps ``from`` and runs USER_SEND_PACKET and
 USER_SEND_<KIND> exactly like the c2s session, then routes what no module took; everything
-delivered to it lands in `inbox`. Tests read like conversations::
+delivered to it passes USER_RECEIVE_PACKET (as in the c2s) and lands in `inbox`. Tests read
+like conversations::
 
     alice = await server.login("alice")
     await alice.say('<presence/>')
@@ -14,7 +15,7 @@ delivered to it lands in `inbox`. Tests read like conversations::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from meerkat.auth.accounts import Accounts
@@ -33,6 +34,7 @@ from meerkat.core.hooks import (
     SM_REGISTER_CONNECTION,
     SM_REMOVE_CONNECTION,
     UNSET_PRESENCE,
+    USER_RECEIVE_PACKET,
     USER_SEND_IQ,
     USER_SEND_MESSAGE,
     USER_SEND_PACKET,
@@ -187,7 +189,8 @@ class Client:
     def deliver(self, acc: Acc) -> bool:
         if not self.connected:
             return False
-        self.inbox.append(acc.element.copy())
+        if not _run_now(self.server.hooks.run(USER_RECEIVE_PACKET, HOST, acc, {"session": self})):
+            self.inbox.append(acc.element.copy())
         return True
 
     def kick(self, condition: str, text: str | None = None) -> None:
@@ -240,6 +243,20 @@ class Client:
                 del self.inbox[i]
                 return got
         raise AssertionError(f"no reply to {el}; inbox: {[str(x) for x in self.inbox]}")
+
+
+def _run_now(hook_run: Coroutine[Any, Any, bool]) -> bool:
+    """Run a hook chain that never waits (delivery is synchronous here); its STOP result.
+
+    The c2s runs USER_RECEIVE_PACKET when it takes the stanza from its mailbox; the fake
+    client has no mailbox, so it runs the chain at delivery, and a handler that would have to
+    wait is a harness error."""
+    try:
+        hook_run.send(None)
+    except StopIteration as done:
+        return bool(done.value)
+    hook_run.close()
+    raise AssertionError("a USER_RECEIVE_PACKET handler waited; the kernel harness cannot")
 
 
 def xml(el: Element) -> str:

@@ -228,3 +228,39 @@ async def test_an_initial_presence_reads_the_roster_once_and_redelivers_pending_
             "<status>hi</status></presence>"
         ],
     )
+
+
+async def test_a_logout_reuses_the_subscription_lists_of_the_initial_presence(
+    server: Server,
+) -> None:
+    alice = await server.connect("alice")
+    bob = await server.login("bob")
+    await befriend(alice, bob)
+    await alice.say("<presence/>")
+    bob.take()
+    reads: list[object] = []
+    store = server.stores.roster
+    get_roster = store.get_roster
+
+    async def counting(user: object) -> object:
+        reads.append(user)
+        return await get_roster(user)  # type: ignore[arg-type]
+
+    store.get_roster = counting  # type: ignore[method-assign]
+    await alice.disconnect()
+    assert reads == []  # no roster change since the initial presence: nothing to read
+    assert_xml(
+        bob.take(), ['<presence from="alice@localhost/res" to="bob@localhost" type="unavailable"/>']
+    )
+
+
+async def test_a_roster_push_makes_the_logout_read_the_subscription_lists_again(
+    server: Server,
+) -> None:
+    alice = await server.login("alice")  # initial presence: an empty roster is kept
+    bob = await server.login("bob")
+    await befriend(alice, bob)  # pushed to alice's session: what was kept is stale
+    await alice.disconnect()
+    assert_xml(
+        bob.take(), ['<presence from="alice@localhost/res" to="bob@localhost" type="unavailable"/>']
+    )

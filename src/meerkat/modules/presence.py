@@ -16,6 +16,13 @@ The c2s runs USER_SEND_PRESENCE for every presence its client sends. This module
 PRESENCE_PROBE answers probes for a local user with the presence of each available
 resource, to contacts with a 'from' subscription only. SM_REMOVE_CONNECTION broadcasts
 unavailable for a session that closed while available.
+
+The subscription lists read for a session's last broadcast are kept in its state and used
+again for its unavailable presence (a logout then reads no roster), until a roster push
+reaches the session (USER_RECEIVE_PACKET): every change of a 'from' or 'to' subscription is
+pushed to each of the user's sessions, on any node. A change whose push is still on its way
+(on the cluster link or in the session's mailbox) when the session ends is missed, as in
+MongooseIM, whose c2s keeps these lists in its state the same way.
 """
 
 from __future__ import annotations
@@ -34,15 +41,19 @@ from ..core.hooks import (
     STOP,
     UNSET_PRESENCE,
     USER_AVAILABLE,
+    USER_RECEIVE_PACKET,
     USER_SEND_PRESENCE,
 )
 from ..core.modules import HookSpec, Module
+from ..xmpp import ns
 from ..xmpp.element import Element
 from ..xmpp.jid import Jid
 from ._common import last_presences, presence, session_state
 
 SUBSCRIPTION_TYPES = frozenset({"subscribe", "subscribed", "unsubscribe", "unsubscribed"})
 KEY = "mod_presence"
+LISTS = "lists"
+"""Session state key: the subscription lists read for the last broadcast (None: read again)."""
 
 
 class PresenceModule(Module):
@@ -55,6 +66,7 @@ class PresenceModule(Module):
             HookSpec(USER_SEND_PRESENCE, self.on_user_send_presence),
             HookSpec(PRESENCE_PROBE, self.on_presence_probe),
             HookSpec(SM_REMOVE_CONNECTION, self.on_remove_connection),
+            HookSpec(USER_RECEIVE_PACKET, self.on_user_receive_packet),
         )
 
     # -- what the client sends ---------------------------------------------------------------
@@ -92,6 +104,7 @@ class PresenceModule(Module):
         # One roster read per initial presence: mod_roster leaves it in the Acc's scratch for
         # USER_AVAILABLE (pending subscription requests) below.
         lists = await self.subscription_lists(session.jid, acc.host_type, acc.scratch)
+        session_state(session, KEY)[LISTS] = lists
         await self._broadcast(session.jid, acc.element, lists["from"])
         if not initial:
             return
@@ -107,7 +120,7 @@ class PresenceModule(Module):
     async def _unavailable(self, session: ClientSession, el: Element) -> None:
         was_available = session.available
         if was_available:
-            lists = await self.subscription_lists(session.jid, session.host_type)
+            lists = await self._session_lists(session)
             await session.set_presence(None)
             await self._broadcast(session.jid, el, lists["from"])
         await self._to_directed(session, el)
@@ -170,14 +183,35 @@ class PresenceModule(Module):
         jid: Jid = params["jid"]
         el = Element("presence", "jabber:client", {"type": "unavailable"})
         if params.get("was_available"):
-            host = jid.domain
-            lists = await self.subscription_lists(jid, host)
+            if session is not None:
+                lists = await self._session_lists(session)
+            else:  # a session of a lost node (cluster cleanup)
+                lists = await self.subscription_lists(jid, jid.domain)
             await self._broadcast(jid, el, lists["from"])
         if session is not None:
             await self._to_directed(session, el)
         return None
 
+    async def on_user_receive_packet(self, acc: Acc, params: dict[str, Any]) -> object:
+        """A roster push on its way to the client: the kept subscription lists may be stale."""
+        el = acc.element
+        if (
+            el.name == "iq"
+            and el.attrs.get("type") == "set"
+            and el.find("query", ns.ROSTER) is not None
+        ):
+            session: ClientSession = params["session"]
+            session_state(session, KEY).pop(LISTS, None)
+        return None
+
     # -- helpers --------------------------------------------------------------------------------
+    async def _session_lists(self, session: ClientSession) -> dict[str, set[Jid]]:
+        """The lists kept from the session's last broadcast, else read from the roster."""
+        lists: dict[str, set[Jid]] | None = session_state(session, KEY).pop(LISTS, None)
+        if lists is None:
+            lists = await self.subscription_lists(session.jid, session.host_type)
+        return lists
+
     async def subscription_lists(
         self, jid: Jid, host_type: str, scratch: dict[str, Any] | None = None
     ) -> dict[str, set[Jid]]:

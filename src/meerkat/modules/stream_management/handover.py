@@ -16,8 +16,9 @@ What travels:
   `Jid`, `Element`, sets, tuples and dicts with non-string keys. A value that is none of
   those (a live object that means nothing on another node) is left behind and logged.
 
-Roster and subscription state are not per session: mod_presence and mod_roster read them
-from the store on whichever node runs the session.
+Rosters are not per session: mod_roster reads them from the store on whichever node runs
+the session. mod_presence's kept subscription lists travel with its state; roster pushes
+follow the session and drop them when they change.
 """
 
 from __future__ import annotations
