@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 import pytest
 from storage_payloads import BIG, TEXTS, XML_PAYLOADS
 
-from meerkat.stores import Stores, UserKey
+from meerkat.db import Database, Query
+from meerkat.stores import Stores, UserKey, sql_stores
 
 ALICE = UserKey("localhost", "alice")
 BOB = UserKey("localhost", "bob")
@@ -21,6 +25,37 @@ async def test_last_activity_is_recorded_and_replaced(stores: Stores) -> None:
     assert await stores.last.get_last(ALICE) == (1_800_000_000, "")
     await stores.last.remove_user(ALICE)
     assert await stores.last.get_last(ALICE) is None
+
+
+async def test_concurrent_last_activity_writes_keep_each_users_newest(stores: Stores) -> None:
+    users = [UserKey("localhost", f"user{i}") for i in range(80)]
+    writes = [stores.last.set_last(u, 1_000 + i, f"s{i}") for i, u in enumerate(users)]
+    writes += [stores.last.set_last(u, 5_000 + i, "later") for i, u in enumerate(users[:10])]
+    await asyncio.gather(*writes)
+    for i, user in enumerate(users):
+        want = (5_000 + i, "later") if i < 10 else (1_000 + i, f"s{i}")
+        assert await stores.last.get_last(user) == want
+    assert await stores.last.count_active("localhost", 0) == 80
+
+
+async def test_concurrent_last_activity_writes_share_statements(
+    make_database: Callable[..., Awaitable[Database]],
+) -> None:
+    db = await make_database("sqlite")
+    statements: list[object] = []
+    execute = db.execute
+
+    async def counting(sql: Query, *params: object) -> int:
+        statements.append(sql)
+        return await execute(sql, *params)
+
+    db.execute = counting  # type: ignore[method-assign]
+    last = sql_stores(db).last
+    await last.set_last(ALICE, 1, "alone")  # nobody waiting: written at once, by itself
+    assert len(statements) == 1
+    await asyncio.gather(*(last.set_last(UserKey("localhost", f"u{i}"), i, "") for i in range(40)))
+    assert 2 <= len(statements) <= 4  # the first write, then batches of at most 32 rows
+    assert await last.count_active("localhost", 0) == 41
 
 
 async def test_last_seconds_beyond_2038_are_kept(stores: Stores) -> None:

@@ -20,12 +20,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Upsert:
-    """INSERT a row, or UPDATE `update` columns when a row with the same `key` exists."""
+    """INSERT a row, or UPDATE `update` columns when a row with the same `key` exists.
+
+    `rows` > 1: that many rows in one statement (parameters row after row); their keys must
+    differ (PostgreSQL refuses to update one row twice in a statement)."""
 
     table: str
     columns: tuple[str, ...]
     key: tuple[str, ...]
     update: tuple[str, ...]
+    rows: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +101,16 @@ class Dialect:
     def _values(columns: tuple[str, ...]) -> str:
         return ", ".join("?" for _ in columns)
 
+    @staticmethod
+    def _rows(q: Upsert) -> str:
+        row = f"({', '.join('?' for _ in q.columns)})"
+        return ", ".join(row for _ in range(q.rows))
+
     def upsert(self, q: Upsert) -> str:
         """SQLite and PostgreSQL share `ON CONFLICT (...) DO UPDATE SET c = excluded.c`."""
         sets = ", ".join(f"{c} = excluded.{c}" for c in q.update)
         return (
-            f"INSERT INTO {q.table} ({', '.join(q.columns)}) VALUES ({self._values(q.columns)}) "
+            f"INSERT INTO {q.table} ({', '.join(q.columns)}) VALUES {self._rows(q)} "
             f"ON CONFLICT ({', '.join(q.key)}) DO UPDATE SET {sets}"
         )
 
@@ -145,7 +154,7 @@ class MysqlDialect(Dialect):
         # VALUES(c) is deprecated in MySQL 8.0.20+ but the only spelling MariaDB knows.
         sets = ", ".join(f"{c} = VALUES({c})" for c in q.update)
         return (
-            f"INSERT INTO {q.table} ({', '.join(q.columns)}) VALUES ({self._values(q.columns)}) "
+            f"INSERT INTO {q.table} ({', '.join(q.columns)}) VALUES {self._rows(q)} "
             f"ON DUPLICATE KEY UPDATE {sets}"
         )
 
