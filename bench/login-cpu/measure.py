@@ -59,6 +59,7 @@ def main() -> int:
     p.add_argument("--profile", default="", help="py-spy: record the server during each run")
     p.add_argument("--label", default="")
     p.add_argument("--src", default="", help="run the server from this src/ (e.g. a main export)")
+    p.add_argument("--concurrency", type=int, default=100, help="logins in progress (login)")
     opts = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     from place import config as place_config
@@ -110,6 +111,7 @@ def main() -> int:
                     [
                         *common,
                         *shlex.split(SCENARIOS[scenario]),
+                        *(["--concurrency", str(opts.concurrency)] if scenario == "login" else []),
                         "--server-pid",
                         str(pid),
                         "--label",
