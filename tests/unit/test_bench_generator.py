@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -12,10 +13,13 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import loadstats  # noqa: E402
+import timeline  # noqa: E402
 import xmppload  # noqa: E402
+from loadclient import NS_CLIENT, NS_STREAM, Element, XmppConnection  # noqa: E402
 from loadstats import Histogram, cpu_sample, cpu_shares, median  # noqa: E402
 from loadworker import merge_results, share  # noqa: E402
 from scramcache import ScramCache  # noqa: E402
+from timeline import Timeline  # noqa: E402
 
 
 def test_histogram_percentiles_are_within_two_percent() -> None:
@@ -260,3 +264,38 @@ def test_run_table_shows_medians_and_each_run() -> None:
     assert "| login | logins/s | 200 (100, 300, 200) | - |" in table
     assert "| login | login p50 / p99 ms | 6.0 / 10.0 | - |" in table
     assert "| login | failed logins | 0 (0, 0, 0) | - |" in table
+
+
+def test_the_stream_root_does_not_keep_received_stanzas() -> None:
+    conn = XmppConnection()
+    got: list[Element] = []
+    conn.on_stanza = got.append
+    conn.data_received(f"<stream:stream xmlns='{NS_CLIENT}' xmlns:stream='{NS_STREAM}'>".encode())
+    for i in range(3):
+        conn.data_received(f"<message id='m{i}'><body>hi</body></message>".encode())
+    assert [m.attrs["id"] for m in got] == ["m0", "m1", "m2"]
+    assert [c.name for c in got[0].children] == [f"{NS_CLIENT} body"]
+    root = conn._stack[0]
+    assert root.children == []
+
+
+def test_timeline_records_slow_messages_and_pauses(tmp_path: Path) -> None:
+    line = Timeline()
+    line.slow(1_000_000_000, 12_000_000)
+    line.lag(2_000_000_000, 7_000_000)
+    gc.collect()
+    path = tmp_path / "gen.timeline"
+    line.write(str(path))
+    (tmp_path / "srv.timeline").write_text("gc 2 1.5 30.0 12\nlag 1.2 9.0\n")
+    rows = timeline.read(str(path)) + timeline.read(str(tmp_path / "srv.timeline"))
+    kinds = {kind for kind, *_ in rows}
+    assert {"slow", "pace", "gcgen", "objects", "gc", "lag"} <= kinds
+    assert ("gc", 1.5, 30.0, "2") in rows
+    text = timeline.summary(rows)
+    assert "gc:2 30ms@0.50" in text and "pace 7ms@1.00" in text
+    assert "objects" not in text
+    assert gc_callback_count(line) == 0
+
+
+def gc_callback_count(line: Timeline) -> int:
+    return sum(1 for cb in gc.callbacks if getattr(cb, "__self__", None) is line)
