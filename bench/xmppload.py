@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--window", type=int, default=5, help="messages in flight per sender")
     p.add_argument("--rate", type=float, default=0.0, help="paced total msgs/s (0: closed loop)")
+    p.add_argument("--timeline", default=None, help="messages: append slow messages/pauses here")
     p.add_argument("--drain", type=float, default=5.0, help="seconds to wait for stragglers")
     p.add_argument("--src-ips", type=parse_ip_range, default=[], help="e.g. 127.0.0.2-127.0.0.5")
     p.add_argument("--procs", type=int, default=0, help="generator processes (0: automatic)")
