@@ -2,7 +2,7 @@
 
 The generator (`xmppload.py --timeline FILE`) records every measured message slower than
 `SLOW_NS` (by its send time), its own garbage collections and the times its pacing loop woke
-up late; `bench/tail/probe.py` records the server's collections and event-loop stalls. All
+up late; `bench/pauseprobe.py` records the server's collections and event-loop stalls. All
 lines carry CLOCK_MONOTONIC seconds (`time.perf_counter`), so one file per side can be laid
 over the other: `python bench/timeline.py GEN_FILE [SERVER_FILE]` prints the slow messages
 per second of the run and which pauses overlap them.
@@ -11,8 +11,8 @@ Line format: `<kind> <start_s> <ms> [extra]`. Kinds: `slow` (send time, latency)
 (a generator collection: start, duration, generation), `pace` (the generator's 1 ms pacing
 sleep took longer: start, length), `objects` (objects the generator's collector tracks, at the
 start and end of the window; the third field is a count, not ms), `lag` (a server timer fired
-late: when it was due, how late), `gc` (a server collection; the probe writes
-`gc <generation> <start> <ms> <collected>`).
+late: when it was due, how late, the loop thread's CPU ms meanwhile), `gc` (a server
+collection; the probe writes `gc <generation> <start> <ms> <collected>`).
 """
 
 from __future__ import annotations

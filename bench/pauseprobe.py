@@ -1,10 +1,12 @@
 """Run Meerkat with a pause probe: every GC collection and event-loop stall goes to a log.
 
 Usage (as the harness's server command): `bench/run.py --server-cmd
-".venv/bin/python bench/tail/probe.py"`. It writes `$TAIL_PROBE_LOG` (default
-`bench/run/tail-probe.log`), one line per event: `gc <gen> <start_s> <ms> <collected>` and
-`lag <at_s> <ms>` (a 10 ms timer that fired more than 5 ms late). Times are monotonic seconds,
-comparable with the generator's `msg_slow` timeline (both use CLOCK_MONOTONIC).
+".venv/bin/python bench/pauseprobe.py"`. It writes `$PAUSEPROBE_LOG` (default
+`bench/run/pauseprobe.log`), one line per event: `gc <gen> <start_s> <ms> <collected>` and
+`lag <at_s> <ms> <cpu_ms>` (a 10 ms timer that fired more than 5 ms late, and the CPU time
+the loop's thread used meanwhile: near `ms` + 10, the loop was busy; far less, the process
+was waiting for a core). Times are monotonic seconds,
+comparable with `xmppload.py --timeline` (both use CLOCK_MONOTONIC); `bench/timeline.py` reads both.
 """
 
 from __future__ import annotations
@@ -38,15 +40,16 @@ def install_gc(out: TextIO) -> None:
 async def watch_lag(out: TextIO) -> None:
     """Log when a short timer fires late: the loop was blocked (or the process descheduled)."""
     while True:
-        due = time.perf_counter() + TICK
+        due, cpu = time.perf_counter() + TICK, time.thread_time()
         await asyncio.sleep(TICK)
         late = time.perf_counter() - due
         if late > LATE:
-            out.write(f"lag {due:.4f} {late * 1e3:.3f}\n")
+            busy = (time.thread_time() - cpu) * 1e3
+            out.write(f"lag {due:.4f} {late * 1e3:.3f} {busy:.3f}\n")
 
 
 def main() -> None:
-    out = open(os.environ.get("TAIL_PROBE_LOG", "bench/run/tail-probe.log"), "a", buffering=1)  # noqa: SIM115
+    out = open(os.environ.get("PAUSEPROBE_LOG", "bench/run/pauseprobe.log"), "a", buffering=1)  # noqa: SIM115
     install_gc(out)
     import uvloop
 
