@@ -22,6 +22,7 @@ from typing import Any
 
 from . import __version__
 from .auth.accounts import Accounts
+from .c2s.hibernate import hibernate_forever
 from .c2s.node import C2SNode
 from .c2s.settings import C2SSettings
 from .c2s.throttle import AuthThrottle
@@ -196,6 +197,7 @@ class Node:
             access=self.access,
             shapers={name: shaper.max_rate for name, shaper in self.config.shaper.items()},
         )
+        self.spawn(hibernate_forever(self._c2s_node.live))
         await self._start_listeners()
 
     async def _start_listeners(self) -> None:

@@ -228,6 +228,8 @@ class C2SSession:
         self._transport_lost = False
         self._detach_for: float | None = None
         self._handed_over = False
+        self._input_seen = False
+        """Input arrived since the last `idle_tick` (the hibernation sweep)."""
         self.auth = Authenticator(self)
 
     # -- ClientSession (what hooks see) ---------------------------------------------------
@@ -495,6 +497,7 @@ class C2SSession:
 
     async def _on_data(self, data: bytes) -> bool:
         """Feed bytes to the parser and act on each event; True when the client closed."""
+        self._input_seen = True
         for event in self._parser.feed(data):
             if isinstance(event, Element):
                 await self._on_element(event)
@@ -509,6 +512,18 @@ class C2SSession:
             if self._close_request is not None or self.fsm is State.WAIT_FOR_STREAM:
                 break  # a stream restart: the rest of this chunk belongs to no stream
         return False
+
+    # -- hibernation --------------------------------------------------------------------------
+    def idle_tick(self) -> bool:
+        """The node's periodic sweep: a session that got no input since the previous sweep
+        drops its XML parser (rebuilt by the next input; output needs none). True when it
+        did. Only between steps, with nothing queued and no partial stanza."""
+        if self._input_seen:
+            self._input_seen = False
+            return False
+        if self._in_step or not self._mailbox.empty() or self.fsm is State.CLOSED:
+            return False
+        return self._parser.release()
 
     # -- resumption (XEP-0198 hand-over) ----------------------------------------------------
     async def take_over(self, old: C2SSession) -> bool:

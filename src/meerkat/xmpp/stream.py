@@ -8,6 +8,10 @@ processing instructions, comments -> ``restricted-xml``), the size of one stanza
 while it is still arriving (so a peer cannot make us buffer without bound), and nesting depth is
 limited. In framed mode (WebSocket) every frame is a whole element at depth one under a
 synthetic root, including ``<open/>`` and ``<close/>``.
+
+An idle stream can `release()` its expat parser (about 14 KiB with its buffers) between
+stanzas; the next `feed` builds a new one behind a replayed root that declares the same
+namespaces as the peer's stream header, so the peer sees no difference.
 """
 
 from __future__ import annotations
@@ -75,9 +79,11 @@ class XmlStream:
         self.max_stanza_size = max_stanza_size
         self.max_depth = max_depth
         self.framed = framed
+        self._root_decls: list[tuple[str | None, str]] = []
+        """The namespace declarations of the peer's stream header (to replay it)."""
         self._start_parser()
 
-    def _start_parser(self) -> None:
+    def _new_expat(self) -> expat.XMLParserType:
         p = expat.ParserCreate(namespace_separator=" ")
         p.buffer_text = True
         p.buffer_size = TEXT_BUFFER_SIZE
@@ -94,7 +100,12 @@ class XmlStream:
         p.CommentHandler = self._forbidden
         p.ExternalEntityRefHandler = self._forbidden_ref
         p.SkippedEntityHandler = self._forbidden
-        self._parser = p
+        return p
+
+    def _start_parser(self) -> None:
+        parser = self._new_expat()
+        self._parser: expat.XMLParserType | None = parser
+        self._root_decls = []
         self._stack: list[Element] = []
         self._events: list[StreamEvent] = []
         self._stanza_start = 0
@@ -102,18 +113,67 @@ class XmlStream:
         self._opened = False
         self._fed = 0
         if self.framed:
-            self._parser.Parse(_SYNTHETIC_ROOT, False)
+            parser.Parse(_SYNTHETIC_ROOT, False)
             self._fed = len(_SYNTHETIC_ROOT)
 
     def reset(self) -> None:
         """Start a fresh stream on the same connection (after STARTTLS or SASL success)."""
         self._start_parser()
 
+    @property
+    def at_rest(self) -> bool:
+        """True between stanzas of an open stream with no partial input held by expat."""
+        parser = self._parser
+        return (
+            parser is not None
+            and self._opened
+            and len(self._stack) == 1
+            and parser.CurrentByteIndex == self._fed
+        )
+
+    @property
+    def released(self) -> bool:
+        return self._parser is None
+
+    def release(self) -> bool:
+        """Drop the expat parser while the stream is `at_rest`; True when dropped. A stream
+        whose header bound the stream namespace to several prefixes (or none) keeps it: its
+        closing tag's prefix could not be replayed."""
+        if not self.at_rest:
+            return False
+        if not self.framed and len([u for _, u in self._root_decls if u == ns.STREAM]) != 1:
+            return False
+        self._parser = None
+        return True
+
+    def _revive(self) -> expat.XMLParserType:
+        """A new parser, inside a replayed root with the peer's namespace declarations."""
+        parser = self._new_expat()
+        if self.framed:
+            header = _SYNTHETIC_ROOT
+        else:
+            decls = "".join(
+                f' xmlns{":" + prefix if prefix else ""}="{escape_attr(uri)}"'
+                for prefix, uri in self._root_decls
+            )
+            prefix = next(p for p, u in self._root_decls if u == ns.STREAM)
+            header = f"<{prefix}:stream{decls}>".encode()
+        root = self._stack[0]
+        self._stack = []
+        self._parser = parser
+        parser.Parse(header, False)  # no event: the root was seen already
+        self._stack = [root]
+        self._fed = len(header)
+        return parser
+
     def feed(self, data: bytes) -> list[StreamEvent]:
         """Parse bytes; return the events they complete. Raises `StreamError`."""
+        parser = self._parser
+        if parser is None:
+            parser = self._revive()
         self._fed += len(data)
         try:
-            self._parser.Parse(data, False)
+            parser.Parse(data, False)
         except expat.ExpatError as exc:
             code = exc.code
             if code in (expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY],):
@@ -136,13 +196,18 @@ class XmlStream:
         raise StreamError("restricted-xml", "external entities are not allowed")
 
     def _on_ns_decl(self, prefix: str | None, uri: str | None) -> None:
-        if prefix is None and not self._stack:
-            self._default_ns = uri or ""
+        if not self._stack and not self._opened:
+            self._root_decls.append((prefix, uri or ""))
+            if prefix is None:
+                self._default_ns = uri or ""
 
     def _on_start(self, name: str, attrs: dict[str, str]) -> None:
         uri, local = _split(name)
         level = len(self._stack)
         if level == 0:
+            if self._opened:  # a replayed root (`_revive`): the stream was opened before
+                self._stack.append(Element(local, uri))
+                return
             if self.framed:  # the synthetic root that frames hang under
                 self._stack.append(Element(local))
                 return
@@ -154,8 +219,10 @@ class XmlStream:
             self._events.append(StreamOpened(_attrs(attrs), self._default_ns))
             self._stack.append(Element(local, uri))
             return
+        parser = self._parser
+        assert parser is not None  # expat calls back from inside `feed`
         if level == 1:
-            self._stanza_start = self._parser.CurrentByteIndex
+            self._stanza_start = parser.CurrentByteIndex
             if self.framed and uri == ns.WEBSOCKET and local in ("open", "close"):
                 if local == "open":
                     self._opened = True
@@ -167,7 +234,7 @@ class XmlStream:
         else:
             if level > self.max_depth:
                 raise StreamError("policy-violation", "XML nested too deeply")
-            if self._parser.CurrentByteIndex - self._stanza_start > self.max_stanza_size:
+            if parser.CurrentByteIndex - self._stanza_start > self.max_stanza_size:
                 raise StreamError("policy-violation", "stanza too big")
         el = Element(local, uri, _attrs(attrs))
         if level > 1:
@@ -179,7 +246,9 @@ class XmlStream:
         level = len(self._stack)
         if level == 1:
             # A whole stanza in one chunk (always so on WebSocket) passes no other size check.
-            if self._parser.CurrentByteIndex - self._stanza_start > self.max_stanza_size:
+            parser = self._parser
+            assert parser is not None
+            if parser.CurrentByteIndex - self._stanza_start > self.max_stanza_size:
                 raise StreamError("policy-violation", "stanza too big")
             if not (self.framed and el.xmlns == ns.WEBSOCKET and el.name in ("open", "close")):
                 self._events.append(el)
@@ -193,7 +262,9 @@ class XmlStream:
             return
         # Where this text ends: buffered text is handed over at a later event (the index is
         # past it), a piece longer than the buffer straight away (the index is its start).
-        end = self._parser.CurrentByteIndex
+        parser = self._parser
+        assert parser is not None
+        end = parser.CurrentByteIndex
         if len(data) > TEXT_BUFFER_SIZE:
             end += len(data)
         if end - self._stanza_start > self.max_stanza_size:

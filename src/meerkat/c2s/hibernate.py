@@ -1,0 +1,52 @@
+"""Hibernation of idle c2s sessions (as ejabberd's and MongooseIM's `hibernate_after`).
+
+Every `SWEEP` seconds one node-wide task asks each live session whether it got input since
+the previous sweep (`C2SSession.idle_tick`); one that did not drops its XML parser (about
+14 KiB with expat's buffers), which the next input rebuilds. Routed stanzas need no parser,
+so a hibernated session still delivers at once. Nothing is added to the hot path but one
+flag per chunk read, and no session has a timer of its own.
+
+Freed memory is only worth something if the process can give it back or reuse it: after a
+sweep that released parsers, glibc is asked to return free heap pages (`malloc_trim`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+SWEEP = 5.0
+"""Seconds between sweeps: a session quiet for one whole period (5-10 s) hibernates."""
+
+
+class Hibernating(Protocol):
+    def idle_tick(self) -> bool:
+        """Called once per sweep; True when the session hibernated now."""
+        ...
+
+
+def _malloc_trim() -> Callable[[], object]:
+    """glibc's malloc_trim(0): give free heap pages back to the system (a no-op elsewhere)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None  # not glibc
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
+
+
+def sweep(sessions: Iterable[Hibernating]) -> int:
+    """One sweep: how many sessions hibernated."""
+    return sum(1 for session in list(sessions) if session.idle_tick())
+
+
+async def hibernate_forever(sessions: Iterable[Hibernating], period: float = SWEEP) -> None:
+    """Sweep `sessions` (a live set) every `period` seconds; trim the heap after releases."""
+    trim = _malloc_trim()
+    while True:
+        await asyncio.sleep(period)
+        if sweep(sessions):
+            trim()
