@@ -237,6 +237,7 @@ async def test_held_stanzas_pass_the_rest_of_the_pre_send_chain_exactly_once_in_
         flat(chat("bob@localhost/b", "now")),
     ]
 
+
 async def test_bind2_advertises_csi_and_can_start_the_session_inactive(server: C2SServer) -> None:
     alice = await server.connect("alice", "phone")
     assert isinstance(alice, C2SClient)

@@ -27,9 +27,7 @@ def test_a_created_pair_loads_and_is_reused(tmp_path: Path) -> None:
 def test_workers_starting_together_end_with_one_matching_pair(tmp_path: Path) -> None:
     for _ in range(3):
         directory = tmp_path / f"round{_}"
-        procs = [
-            subprocess.Popen([sys.executable, "-c", CREATE, str(directory)]) for _ in range(8)
-        ]
+        procs = [subprocess.Popen([sys.executable, "-c", CREATE, str(directory)]) for _ in range(8)]
         assert [p.wait(timeout=60) for p in procs] == [0] * 8
         cert, key = directory / "cert.pem", directory / "key.pem"
         # load_cert_chain fails when the key is not the certificate's.

@@ -47,6 +47,8 @@ MAX_FAILURES = 5
 class Authenticator:
     """SASL and SASL2 for one session."""
 
+    __slots__ = ("_exchange", "_failures", "_request", "s")
+
     def __init__(self, session: C2SSession) -> None:
         self.s = session
         self._exchange: SaslExchange | None = None

@@ -191,6 +191,43 @@ class _Mailbox:
 class C2SSession:
     """A client's stream, from TCP accept to close. Also the `ClientSession` hooks see."""
 
+    # Slots: one of these lives as long as its connection (a dict would be ~1 KiB more each).
+    __slots__ = (
+        "_chunk_done",
+        "_close_request",
+        "_detach_for",
+        "_handed_over",
+        "_header_sent",
+        "_hold_requests",
+        "_in_step",
+        "_input_seen",
+        "_jid",
+        "_jid_str",
+        "_mailbox",
+        "_max_rate",
+        "_mod_state",
+        "_out",
+        "_out_size",
+        "_params",
+        "_parser",
+        "_presence",
+        "_record",
+        "_requests",
+        "_routed",
+        "_state_timer",
+        "_transport_lost",
+        "_unprocessed",
+        "auth",
+        "authenticated",
+        "fsm",
+        "host",
+        "node",
+        "settings",
+        "stream_id",
+        "transport",
+        "user_agent_id",
+    )
+
     def __init__(self, node: C2SNode, settings: C2SSettings, transport: Transport) -> None:
         self.node = node
         self.settings = settings
