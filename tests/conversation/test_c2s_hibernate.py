@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -88,3 +89,28 @@ async def test_the_node_sweeps_on_its_own() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_the_heap_is_trimmed_after_releases_and_not_more_often_than_asked() -> None:
+    class Sleepy:
+        def __init__(self, sleeps: bool) -> None:
+            self.sleeps = sleeps
+
+        def idle_tick(self) -> bool:
+            return self.sleeps
+
+    for sleeps, expected in ((True, range(2, 6)), (False, range(0, 1))):
+        trims: list[object] = []
+        task = asyncio.get_running_loop().create_task(
+            hibernate_forever(
+                {Sleepy(sleeps)},
+                period=0.005,
+                trim_every=0.05,
+                trim=functools.partial(trims.append, 1),
+            )
+        )
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(trims) in expected

@@ -7,7 +7,9 @@ so a hibernated session still delivers at once. Nothing is added to the hot path
 flag per chunk read, and no session has a timer of its own.
 
 Freed memory is only worth something if the process can give it back or reuse it: after a
-sweep that released parsers, glibc is asked to return free heap pages (`malloc_trim`).
+sweep that released parsers, glibc is asked to return free heap pages (`malloc_trim`), at
+most once every `TRIM_EVERY` seconds: it walks every free chunk of the heap (measured 17-28
+ms with 45,000 holes in an 800 MB heap), a pause of the whole loop.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Protocol
 
 SWEEP = 5.0
 """Seconds between sweeps: a session quiet for one whole period (5-10 s) hibernates."""
+TRIM_EVERY = 60.0
+"""Least seconds between two heap trims."""
 
 
 class Hibernating(Protocol):
@@ -43,10 +47,20 @@ def sweep(sessions: Iterable[Hibernating]) -> int:
     return sum(1 for session in list(sessions) if session.idle_tick())
 
 
-async def hibernate_forever(sessions: Iterable[Hibernating], period: float = SWEEP) -> None:
-    """Sweep `sessions` (a live set) every `period` seconds; trim the heap after releases."""
-    trim = _malloc_trim()
+async def hibernate_forever(
+    sessions: Iterable[Hibernating],
+    period: float = SWEEP,
+    trim_every: float = TRIM_EVERY,
+    trim: Callable[[], object] | None = None,
+) -> None:
+    """Sweep `sessions` (a live set) every `period` seconds; trim the heap (`trim`, default
+    glibc's) after releases, at most every `trim_every` seconds."""
+    trim = trim or _malloc_trim()
+    loop = asyncio.get_running_loop()
+    released, trimmed_at = 0, loop.time()
     while True:
         await asyncio.sleep(period)
-        if sweep(sessions):
+        released += sweep(sessions)
+        if released and loop.time() - trimmed_at >= trim_every:
             trim()
+            released, trimmed_at = 0, loop.time()
