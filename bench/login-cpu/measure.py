@@ -4,7 +4,8 @@
 Starts this checkout's server pinned to CPU 1 on ports 37222/37551 or `LOGIN_CPU_PORT` (place.py),
 registers users once, warms the generator's SCRAM cache once, then runs the given scenarios
 `--runs` times each against a fresh server, printing server ms per login / µs per message.
-With `--profile py-spy` the server runs under `py-spy record` (written to place.OUT).
+With `--profile py-spy` the server runs under `py-spy record` (raw files in place.OUT;
+`bench/topframes.py FILE...` prints their top frames).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +24,7 @@ sys.path.insert(0, str(BENCH))
 
 from run import ONE_GEN_CPU, wait_quiet, xmppload  # noqa: E402
 from servers import MeerkatServer, register_users_meerkat  # noqa: E402
+from topframes import Recorder, summarise, write_lines  # noqa: E402
 
 sys.path.insert(0, str(HERE))
 from place import ADMIN, OUT, PORT  # noqa: E402
@@ -83,29 +84,14 @@ def main() -> int:
         for run in range(opts.runs):
             server = MeerkatServer(shlex.split(command), Path(config), [PORT, ADMIN], "1")
             pid = server.start()
-            spy = None
+            spy: Recorder | None = None
             try:
                 time.sleep(2)
                 wait_quiet(15, 20)
                 if opts.profile:
-                    name = OUT / f"{opts.label or 'prof'}-{scenario}-{run + 1}"
-                    spy = subprocess.Popen(
-                        [
-                            str(ROOT / ".venv" / "bin" / "py-spy"),
-                            "record",
-                            "-p",
-                            str(pid),
-                            "-r",
-                            "200",
-                            "-f",
-                            "raw",
-                            "-o",
-                            f"{name}.txt",
-                        ],
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                    time.sleep(1)
+                    name = OUT / f"{opts.label or 'prof'}-{scenario}-{run + 1}.txt"
+                    spy = Recorder(name, rate=200, cpus="1")
+                    spy.start(pid)
                 label = f"{opts.label}/{scenario}/{run + 1}"
                 r = xmppload(
                     [
@@ -120,10 +106,10 @@ def main() -> int:
                     ONE_GEN_CPU,
                 )
             finally:
-                if spy is not None:
-                    spy.send_signal(2)
-                    spy.wait(30)
+                recording = spy.stop() if spy is not None else None
                 server.stop()
+            if recording is not None:
+                write_lines(sys.stdout, summarise([recording]))
             r["label"] = label
             with open(OUT / "results.jsonl", "a") as f:
                 f.write(json.dumps(r) + "\n")
