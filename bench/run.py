@@ -38,6 +38,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import report  # noqa: E402
+import topframes  # noqa: E402
 from loadstats import cpu_sample, cpu_shares  # noqa: E402
 from servers import PORT_OFFSET, Target, meerkat_target, peer_target  # noqa: E402
 
@@ -127,6 +128,16 @@ class Bench:
         self.users = opts.users or USERS["quick" if opts.quick else "full"]
         self.results: report.Results = {}
         self.repeats_left = opts.max_repeats
+        #: (target, scenario) -> py-spy recordings of its measured runs (`--profile`)
+        self.recordings: dict[tuple[str, str], list[topframes.Recording]] = {}
+
+    def profiler(self, target: Target, label: str) -> topframes.Recorder | None:
+        """A py-spy recorder for a Meerkat target's run when `--profile`; None otherwise."""
+        if not self.opts.profile or not target.name.startswith("meerkat"):
+            return None
+        raw = self.out.with_suffix("") / f"{label.replace('/', '-')}.txt"
+        rate, native = self.opts.profile_rate, self.opts.profile_native
+        return topframes.Recorder(raw, rate=rate, native=native, cpus=target.cpus)
 
     def common(self, target: Target) -> list[str]:
         # meerkat and meerkat-w2 share their users (one data directory), so their salts too
@@ -173,16 +184,20 @@ class Bench:
         opts = self.opts
         for run in range(runs or opts.runs):
             for attempt in range(3):
+                label = f"{target.name}/{scenario}/{run + 1}"
+                spy = self.profiler(target, f"{label}-{attempt + 1}")
                 pid = target.start()
                 try:
                     time.sleep(opts.settle)
                     wait_quiet(seconds=opts.quiet_wait)
-                    label = f"{target.name}/{scenario}/{run + 1}"
+                    if spy is not None:  # event loops: the workers, and their supervisor
+                        spy.start(pid, target.workers + (target.workers > 1))
                     argv = [*self.common(target), *args.split(), "--users", str(self.users)]
                     result = xmppload(
                         [*argv, "--server-pid", str(pid), "--label", label], gen_cpus(target)
                     )
                 finally:
+                    recording = spy.stop() if spy is not None else None
                     target.stop()
                 result.update(target=target.name, bench_scenario=scenario, attempt=attempt)
                 result.update(server_cpus=target.cpus, gen_cpus=gen_cpus(target))
@@ -190,9 +205,17 @@ class Bench:
                 with open(self.out, "a") as f:
                     f.write(json.dumps(result) + "\n")
                 other = result.get("other_cpu_pct") or 0.0
+                if recording is not None:  # py-spy's own CPU is in "other": not a disturbance
+                    result.update(profiler_cpu_pct=recording.cpu_pct, profile=recording.raw.name)
+                    result["profile_error"] = recording.error or None
+                    if recording.error:
+                        print(f"{label}: {recording.error}", file=sys.stderr)
+                    other = max(0.0, other - recording.cpu_pct)
                 if other <= opts.max_other or attempt == 2 or not repeat or not self.repeats_left:
                     result["contaminated"] = other > opts.max_other
                     self.results.setdefault(target.name, {}).setdefault(scenario, []).append(result)
+                    if recording is not None:
+                        self.recordings.setdefault((target.name, scenario), []).append(recording)
                     break
                 self.repeats_left -= 1
                 print(f"{label}: other processes used {other}% - repeating", file=sys.stderr)
@@ -326,6 +349,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="messages_paced rate when no messages run gives one")  # fmt: skip
     p.add_argument("--scale-clients", type=int, default=100_000)
     p.add_argument("--scale-workers", type=int, default=8)
+    p.add_argument("--profile", action="store_true",
+                   help="record Meerkat targets with py-spy; top frames in the report")  # fmt: skip
+    p.add_argument("--profile-rate", type=int, default=topframes.DEFAULT_RATE,
+                   help="py-spy samples per second")  # fmt: skip
+    p.add_argument("--profile-native", action="store_true",
+                   help="py-spy --native: C frames too (costlier)")  # fmt: skip
     p.add_argument("--server-cmd", default=str(ROOT / ".venv" / "bin" / "meerkat"))
     p.add_argument("--server-config", default=str(BENCH / "meerkat-bench.toml"))
     opts = p.parse_args(argv)
@@ -376,6 +405,14 @@ def write_report(bench: Bench, opts: argparse.Namespace, stamp: str, results_dir
         cores = os.cpu_count() or 1
         text += "\n## workers = 2 against one worker\n\n"
         text += report.format_scaling(scale_rows, cores) + "\n"
+    profiles = {f"{t}/{s}": topframes.summarise(recs) for (t, s), recs in bench.recordings.items()}
+    if profiles:
+        text += (
+            f"\n## Top frames (py-spy, {opts.profile_rate} Hz"
+            f"{', native' if opts.profile_native else ''}; raw files in {stamp}/)\n"
+        )
+        for name, summary in profiles.items():
+            text += f"\n### {name}\n\n" + topframes.format_top(summary) + "\n"
     (results_dir / f"{stamp}.md").write_text(text)
     summary = {
         "stamp": stamp,
@@ -387,6 +424,7 @@ def write_report(bench: Bench, opts: argparse.Namespace, stamp: str, results_dir
         },
         "ratios": ratio_rows,
         "scaling": scale_rows,
+        "profiles": profiles,
     }
     (results_dir / f"{stamp}.json").write_text(json.dumps(summary, indent=1) + "\n")
     return text
