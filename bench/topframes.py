@@ -278,8 +278,9 @@ class Recorder:
     def _failed(self) -> None:
         rec = self.recording
         text = rec.log.read_text(errors="replace") if rec.log.exists() else ""
-        last = [line for line in text.splitlines() if line.strip()][-1:] or ["no output"]
-        rec.error = f"py-spy could not record ({last[0].strip()[:200]}); see {rec.log.name}"
+        lines = [line.strip() for line in text.splitlines() if line.strip()] or ["no output"]
+        why = next((line for line in lines if line.startswith("Error:")), lines[-1])
+        rec.error = f"py-spy could not record ({why[:200]}); see {rec.log.name}"
         rec.seconds = 0.0
 
 
