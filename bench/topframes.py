@@ -41,6 +41,8 @@ PY_SPY = BENCH.parent / ".venv" / "bin" / "py-spy"
 DEFAULT_RATE = 100
 TOP = 15
 MAIN_THREAD = "MainThread"
+#: share of busy samples from which a frame is left out of "total" (the entry point's frames)
+COMMON = 0.99
 
 
 def _aiosqlite_wait() -> str:
@@ -155,7 +157,8 @@ def top(profile: Profile, n: int = TOP) -> dict[str, Any]:
             rows.append({"function": name, "where": where, "samples": count, "pct": pct})
         return rows
 
-    everywhere = profile.busy if len(profile.total) > 1 else -1
+    # frames in (nearly) every busy sample, the entry point down to the loop, say nothing
+    common = COMMON * profile.busy if len(profile.total) > 1 else profile.busy + 1
     loop_busy = None
     if profile.loop_expected:
         loop_busy = round(min(100.0, 100 * profile.loop_samples / profile.loop_expected), 1)
@@ -166,10 +169,7 @@ def top(profile: Profile, n: int = TOP) -> dict[str, Any]:
         "loop_idle_samples": profile.loop_idle,
         "loop_busy_pct": loop_busy,
         "own": rank(profile.own),
-        # frames in every busy sample (the entry point down to the loop) rank nothing
-        "total": rank(
-            profile.total, frozenset(f for f, c in profile.total.items() if c == everywhere)
-        ),
+        "total": rank(profile.total, frozenset(f for f, c in profile.total.items() if c >= common)),
     }
 
 
@@ -185,7 +185,7 @@ def format_top(summary: dict[str, Any]) -> str:
     if summary.get("errors"):
         head += "; " + "; ".join(summary["errors"])
     own, total = summary["own"], summary["total"]
-    head += "; frames present in every busy sample are left out of 'total'"
+    head += f"; frames in {COMMON:.0%} or more of them (the entry point) are left out of 'total'"
     lines = [head, "", "| # | own % | function | where | total % | function | where |"]
     lines.append("|---|---|---|---|---|---|---|")
     for i in range(max(len(own), len(total))):
