@@ -202,15 +202,15 @@ class Bench:
                 result.update(target=target.name, bench_scenario=scenario, attempt=attempt)
                 result.update(server_cpus=target.cpus, gen_cpus=gen_cpus(target))
                 result["gen_cores"] = len(gen_cpus(target).split(","))
-                with open(self.out, "a") as f:
-                    f.write(json.dumps(result) + "\n")
-                other = result.get("other_cpu_pct") or 0.0
-                if recording is not None:  # py-spy's own CPU is in "other": not a disturbance
+                if recording is not None:
                     result.update(profiler_cpu_pct=recording.cpu_pct, profile=recording.raw.name)
                     result["profile_error"] = recording.error or None
                     if recording.error:
                         print(f"{label}: {recording.error}", file=sys.stderr)
-                    other = max(0.0, other - recording.cpu_pct)
+                with open(self.out, "a") as f:
+                    f.write(json.dumps(result) + "\n")
+                # py-spy's own CPU is in "other", and is no disturbance
+                other = (result.get("other_cpu_pct") or 0.0) - result.get("profiler_cpu_pct", 0.0)
                 if other <= opts.max_other or attempt == 2 or not repeat or not self.repeats_left:
                     result["contaminated"] = other > opts.max_other
                     self.results.setdefault(target.name, {}).setdefault(scenario, []).append(result)
