@@ -5,6 +5,8 @@ Starts the server under `valgrind --tool=callgrind` (pinned to CPU 1, ports from
 zeroes the counters once it listens and has done one unmeasured login pass, runs one
 scenario, dumps the counters and prints Ir per login (or per delivered message). The users
 must exist: run `measure.py --setup` once with the same `LOGIN_CPU_PORT`.
+With `--workers N` the supervisor and its N workers all run under callgrind
+(`--trace-children=yes`) and the count is their sum.
 """
 
 from __future__ import annotations
@@ -35,9 +37,20 @@ OUT = place.OUT / "cg"
 CACHE = place.OUT / "scram.json"
 
 
-def total_ir(pid: int) -> int:
+def tree(pid: int) -> list[int]:
+    """`pid` and its child processes (a supervisor's workers)."""
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [pid, *(int(p) for p in found.split())]
+
+
+def control(flag: str, pids: list[int]) -> None:
+    for pid in pids:
+        subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True)
+
+
+def total_ir(pids: list[int]) -> int:
     total = 0
-    for path in glob.glob(str(OUT / f"callgrind.out.{pid}*")):
+    for path in (p for pid in pids for p in glob.glob(str(OUT / f"callgrind.out.{pid}*"))):
         with open(path, errors="replace") as f:
             for line in f:
                 m = re.match(r"(summary|totals):\s+(\d+)", line)
@@ -52,6 +65,7 @@ def main() -> int:
     p.add_argument("scenario", choices=["login", "messages"])
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--label", default="")
+    p.add_argument("--workers", type=int, default=1, help="general.workers of the server")
     opts = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     for old in glob.glob(str(OUT / "callgrind.out.*")):
@@ -59,21 +73,27 @@ def main() -> int:
     cmd = [
         "taskset",
         "-c",
-        "1",
+        "1" if opts.workers == 1 else "0,1",  # instruction counts do not depend on it
         "valgrind",
         "--tool=callgrind",
         "--dump-instr=no",
+        *(["--trace-children=yes"] if opts.workers > 1 else []),
         f"--callgrind-out-file={OUT}/callgrind.out.%p",
         str(ROOT / ".venv" / "bin" / "python"),
         str(ROOT / ".venv" / "bin" / "meerkat"),
         "--config",
-        str(place.config()),
+        str(place.config(opts.workers)),
     ]
     with open(OUT / "server.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        if not wait_port(place.PORT, 300):
+        if not wait_port(place.PORT, 300 * opts.workers):
             raise SystemExit("server did not start")
+        for k in range(1, opts.workers):  # every worker listens on c2s after its cluster port
+            if not wait_port(place.CLUSTER + k, 600):
+                raise SystemExit(f"worker {k + 1} did not start")
+        if opts.workers > 1:
+            time.sleep(20)  # under callgrind the last worker needs a while to reach c2s
         common = [
             "--port",
             str(place.PORT),
@@ -98,7 +118,8 @@ def main() -> int:
             ],
             ONE_GEN_CPU,
         )
-        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
+        pids = tree(proc.pid)
+        control("-z", pids)
         if opts.scenario == "login":
             r = xmppload(
                 [
@@ -135,9 +156,9 @@ def main() -> int:
                 ONE_GEN_CPU,
             )
             count = r.get("received") or r.get("delivered") or 0
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+        control("-d", pids)
         time.sleep(1)
-        ir = total_ir(proc.pid)
+        ir = total_ir(pids)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -147,6 +168,7 @@ def main() -> int:
     result = {
         "label": opts.label,
         "scenario": opts.scenario,
+        "workers": opts.workers,
         "count": count,
         "ir": ir,
         "ir_per_op": round(ir / count) if count else None,
