@@ -58,8 +58,17 @@ def _ext_hook(code: int, data: bytes) -> Any:
     raise ProtocolError(f"unknown msgpack extension type {code}")
 
 
+_BUF_SIZE = 1024
+"""Initial buffer of each msgpack Packer (it grows as needed). msgpack's default is 1 MiB:
+a tuple packed inside a message needs a second buffer while the first is in use, and glibc
+serves that one with mmap + munmap, page faults included (15.7 µs to encode a session-table
+op; 2.9 µs with small buffers)."""
+
+
 def _pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True, strict_types=True, default=_default)  # type: ignore[no-any-return]
+    return msgpack.packb(  # type: ignore[no-any-return]
+        obj, use_bin_type=True, strict_types=True, default=_default, buf_size=_BUF_SIZE
+    )
 
 
 def _unpack(data: bytes, max_size: int) -> Any:
