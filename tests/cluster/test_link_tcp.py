@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import ipaddress
 import logging
@@ -17,7 +18,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from meerkat.cluster import Cluster, ClusterConfig, LinkConfig, PeerUnavailable
+from meerkat.cluster import (
+    Cluster,
+    ClusterConfig,
+    LinkConfig,
+    NodeEvent,
+    NodeEventKind,
+    PeerUnavailable,
+    wire,
+)
 from meerkat.cluster.discovery import DiscoveryConfig
 from meerkat.cluster.link import split_address
 
@@ -169,6 +178,49 @@ async def test_stopped_peer_is_seen_down_and_its_calls_fail(make_node: MakeNode)
     assert not a.node.is_up("b")
     with pytest.raises(PeerUnavailable):
         await a.call("b", "x", None)
+
+
+async def test_a_peer_that_stops_reading_is_dropped_when_the_send_buffer_is_full(
+    make_node: MakeNode,
+) -> None:
+    """A linked peer that never reads again: what the socket cannot take piles up in the
+    transport until `send_buffer_size`, then the link closes (not unbounded memory)."""
+    hello = wire.Hello(wire.PROTOCOL_VERSION, "meerkat", "stuck", "boot", b"n" * 16)
+    done = asyncio.Event()
+
+    async def stuck_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hs = wire.Handshake(secret=b"cluster-secret", local=hello, initiator=False)
+        decoder = wire.FrameDecoder()
+        writer.write(hs.start())
+        while hs.state is not wire.HandshakeState.AWAIT_DECISION:
+            decoder.feed(await reader.read(4096))
+            for msg in decoder.messages():
+                writer.write(hs.receive(msg))
+        writer.write(hs.accept())
+        await done.wait()  # linked, and never reads again
+        await close(writer)
+
+    server = await asyncio.start_server(stuck_peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    a = await make_node("a", link=dataclasses.replace(LINKS, send_buffer_size=1 << 20))
+    events: list[NodeEvent] = []
+    a.subscribe(events.append)
+    try:
+        await a.node.connect(f"127.0.0.1:{port}")
+        chunk = b"x" * 65536
+        with pytest.raises(PeerUnavailable):
+            for _ in range(2000):  # 128 MiB: far more than the socket buffers take
+                a.send("stuck", "x", chunk)
+                await asyncio.sleep(0)  # one frame per turn: the transport gets each
+        for _ in range(100):
+            if events[-1].kind is NodeEventKind.DOWN:
+                break
+            await asyncio.sleep(0.01)
+        assert (events[-1].kind, events[-1].reason) == (NodeEventKind.DOWN, "send_queue_overflow")
+    finally:
+        done.set()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_replicated_table_over_tcp(make_node: MakeNode) -> None:

@@ -34,6 +34,30 @@ async def test_messages_on_a_channel_arrive_in_order(h: Harness) -> None:
     assert {peer for peer, _ in got} == {a.id}
 
 
+async def test_messages_sent_in_one_loop_turn_leave_in_one_write(h: Harness) -> None:
+    a, b = await h.nodes("a", "b")
+    await h.connect_all(a, b)
+    got: list[Any] = []
+    b.on_send("route", lambda peer, payload: got.append(payload))
+    (pipe,) = h.net.pipes
+    writes: list[bytes] = []
+    send = pipe.send
+
+    def counting_send(side: int, data: bytes) -> None:
+        writes.append(data)
+        send(side, data)
+
+    pipe.send = counting_send  # type: ignore[method-assign]
+    for i in range(50):
+        a.send("b", "route", i)
+    await wait_for(lambda: len(got) == 50)
+    assert got == list(range(50))
+    assert len(writes) == 1
+    a.send("b", "route", 50)  # a later turn: its own write
+    await wait_for(lambda: len(got) == 51)
+    assert len(writes) == 2
+
+
 async def test_call_returns_the_handler_result_sync_or_async(h: Harness) -> None:
     a, b = await h.nodes("a", "b")
     await h.connect_all(a, b)

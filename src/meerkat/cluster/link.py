@@ -7,8 +7,12 @@ tests use in-memory pipes (`memnet.py`) with a manual clock.
 Hard parts:
 - a half-open or silent peer: the handshake has a deadline, and after it a peer
   that sends nothing for `heartbeat_misses` intervals is declared dead;
-- a slow peer: the send queue is bounded; overflowing it closes the link with
-  reason `send_queue_overflow` instead of buffering without limit;
+- a slow peer: what waits for the socket is bounded (frames of the current loop turn,
+  bytes the transport could not send yet); overflowing closes the link with reason
+  `send_queue_overflow` instead of buffering without limit;
+- cost per message: the frames queued during one turn of the event loop leave in one
+  transport write at the end of the turn (a callback, not a writer task), so many small
+  messages (table ops, acks) share one system call and no task switch is spent on them.
 - bad input (garbage, wrong secret, oversize frame) closes only that connection.
 """
 
@@ -42,7 +46,9 @@ class LinkConfig:
     connect_timeout: float = 5.0
     """TCP connect (and TLS) deadline when dialing a peer."""
     send_queue_size: int = 10_000
-    """Frames waiting for the socket; a peer that cannot keep up is disconnected."""
+    """Frames queued in one loop turn at most; a peer that cannot keep up is disconnected."""
+    send_buffer_size: int = 2 * wire.DEFAULT_MAX_FRAME
+    """Bytes written but not yet taken by the socket at most (then: disconnected)."""
     max_frame: int = wire.DEFAULT_MAX_FRAME
     """Largest accepted frame in bytes."""
 
@@ -51,8 +57,15 @@ class ByteReader(Protocol):
     async def read(self, n: int = -1) -> bytes: ...
 
 
+class WriteBuffer(Protocol):
+    def get_write_buffer_size(self) -> int: ...
+
+
 class ByteWriter(Protocol):
     def write(self, data: bytes) -> None: ...
+
+    @property
+    def transport(self) -> WriteBuffer: ...
 
     async def drain(self) -> None: ...
 
@@ -88,7 +101,8 @@ class Link:
         self.initiator = local.node if outbound else peer.node
         self._config = config
         self._clock = clock
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(config.send_queue_size)
+        self._pending: list[bytes] = []
+        """Frames of this loop turn, written by `_flush` at its end."""
         self._closed = asyncio.Event()
         self.close_reason: str | None = None
         self._last_rx = clock.monotonic()
@@ -107,14 +121,31 @@ class Link:
         frame = wire.encode(msg)
         if len(frame) - 4 > self._config.max_frame:
             raise ClusterError(f"message of {len(frame)} bytes exceeds the frame limit")
+        pending = self._pending
+        if len(pending) >= self._config.send_queue_size:
+            self._overflow(f"frames={len(pending)}")
+        pending.append(frame)
+        if len(pending) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        frames, self._pending = self._pending, []
+        if self._closed.is_set() or not frames:
+            return
         try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            log.warning(
-                "cluster_link_overflow peer=%s size=%d", self.peer.node, self._queue.qsize()
-            )
-            self.close("send_queue_overflow")
-            raise LinkClosed("send_queue_overflow") from None
+            self._writer.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            buffered = self._writer.transport.get_write_buffer_size()
+        except (ConnectionError, OSError, RuntimeError) as exc:
+            self.close(f"connection_error: {exc.__class__.__name__}")
+            return
+        if buffered > self._config.send_buffer_size:
+            with contextlib.suppress(LinkClosed):
+                self._overflow(f"bytes={buffered}")
+
+    def _overflow(self, size: str) -> None:
+        log.warning("cluster_link_overflow peer=%s %s", self.peer.node, size)
+        self.close("send_queue_overflow")
+        raise LinkClosed("send_queue_overflow")
 
     def close(self, reason: str) -> None:
         """Close (idempotent); `run` returns soon after."""
@@ -129,7 +160,6 @@ class Link:
         """Pump frames until the link closes; returns the close reason."""
         tasks = [
             asyncio.create_task(self._read_loop(on_message)),
-            asyncio.create_task(self._write_loop()),
             asyncio.create_task(self._heartbeat_loop()),
         ]
         try:
@@ -172,21 +202,6 @@ class Link:
         except Exception:
             log.exception("cluster_link_reader_failed peer=%s", self.peer.node)
             self.close("internal_error")
-
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                first = await self._queue.get()
-                chunks = [first]
-                size = len(first)
-                while size < 262_144 and not self._queue.empty():
-                    frame = self._queue.get_nowait()
-                    chunks.append(frame)
-                    size += len(frame)
-                self._writer.write(b"".join(chunks))
-                await self._writer.drain()
-        except (ConnectionError, OSError) as exc:
-            self.close(f"connection_error: {exc.__class__.__name__}")
 
     async def _heartbeat_loop(self) -> None:
         interval = self._config.heartbeat_interval

@@ -43,6 +43,14 @@ class _Writer:
     def write(self, data: bytes) -> None:
         self._pipe.send(self._side, data)
 
+    @property
+    def transport(self) -> _Writer:
+        """Its own write buffer: always empty (delivery is synchronous)."""
+        return self
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
     async def drain(self) -> None:
         await asyncio.sleep(0)
 
