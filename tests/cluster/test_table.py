@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from cluster_harness import Harness, wait_for
@@ -138,6 +139,39 @@ async def test_write_waiting_for_a_partitioned_peer_returns_when_it_is_declared_
     await wait_for(write.done, clock=h.clock, step=0.5)
     assert a.table("t").peers == set()
     assert a.table("t").node_down_history == [("b", "heartbeat_timeout")]
+
+
+async def test_a_burst_of_writes_is_acked_by_one_cumulative_ack(h: Harness) -> None:
+    a, b = await h.nodes("a", "b")
+    await h.joined("t", a, b)
+    sent: list[list[Any]] = []
+    send = b.tables.send
+
+    def spy(peer: NodeId, payload: list[Any]) -> None:
+        sent.append(payload)
+        send(peer, payload)
+
+    b.tables.send = spy  # type: ignore[method-assign]
+    writes = [asyncio.ensure_future(a.table("t").insert(("k", i), i)) for i in range(10)]
+    await asyncio.wait_for(asyncio.gather(*writes), 5)
+    acks = [p for p in sent if p[1] == "ack"]
+    assert len(acks) == 1 and acks[0][:2] == ["t", "ack"]
+    assert [b.table("t").get(("k", i)) for i in range(10)] == list(range(10))
+
+
+async def test_an_ack_from_one_peer_does_not_finish_a_write_another_peer_owes(
+    h: Harness,
+) -> None:
+    a, b, c = await h.nodes("a", "b", "c")
+    await h.joined("t", a, b, c)
+    h.net.partition([a.address], [c.address])
+    first = asyncio.ensure_future(a.table("t").insert(("k", 1), 1))
+    await wait_for(lambda: b.table("t").get(("k", 1)) == 1)
+    await asyncio.sleep(0.01)  # b's ack has arrived
+    assert not first.done()
+    await wait_for(first.done, clock=h.clock, step=0.5)  # c is declared down
+    assert a.table("t").node_down_history == [("c", "heartbeat_timeout")]
+    await asyncio.wait_for(a.table("t").insert(("k", 2), 2), 1)  # only b is asked now
 
 
 async def test_remote_op_with_a_different_join_ref_is_acked_but_not_applied(h: Harness) -> None:

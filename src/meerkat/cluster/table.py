@@ -4,7 +4,9 @@ Semantics follow esl/cets 0.2 (see docs reference §1):
 - a write is applied locally, then sent to every peer in the table's segment; it
   returns when every peer acked or was declared down (never hangs on a partition);
 - a peer applies a remote op only if it carries the same join ref (join epoch), and
-  acks in every case;
+  acks in every case; acks are cumulative ("every op up to req N is applied": the link is
+  FIFO and each table numbers its ops in order), one per table and writer per loop turn
+  (`TableManager.ack_later`), so a burst of writes costs one ack, not one per op;
 - `insert_new` and `insert_serial` run on the leader (the greatest NodeId), retried with
   backoff on `wrong_leader`;
 - while paused (a join in progress) local and leader ops wait in a backlog, applied in
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -90,6 +93,8 @@ class ReplicatedTable:
         self.pauses: dict[str, NodeId] = {}
         self._backlog: list[tuple[bool, Any, asyncio.Future[Any]]] = []
         self._waiters: dict[int, tuple[set[NodeId], asyncio.Future[Any], Any]] = {}
+        self._unacked: dict[NodeId, deque[int]] = {}
+        """Per peer, the reqs sent to it and not yet acked, in order."""
         self._req_ids = itertools.count(1)
         self.node_down_history: list[tuple[str, str]] = []
         self._down_handlers: list[DownHandler] = []
@@ -275,9 +280,13 @@ class ReplicatedTable:
         for peer in sorted(self.peers):
             try:
                 self.manager.send(peer, [self.name, "op", self.join_ref, req, op])
-                sent.add(peer)
             except PeerUnavailable:
-                pass  # its down event follows; counts as acked
+                continue  # its down event follows; counts as acked
+            sent.add(peer)
+            unacked = self._unacked.get(peer)
+            if unacked is None:
+                unacked = self._unacked[peer] = deque()
+            unacked.append(req)
         if sent:
             self._waiters[req] = (sent, fut, result)
         elif not fut.done():
@@ -342,16 +351,18 @@ class ReplicatedTable:
                 self.name,
                 peer.name,
             )
-        with contextlib.suppress(PeerUnavailable):
-            self.manager.send(peer, [self.name, "ack", req])
+        self.manager.ack_later(peer, self.name, req)
 
     def ack(self, peer: NodeId, req: int) -> None:
-        waiter = self._waiters.get(req)
-        if waiter is None:
-            return
-        waiter[0].discard(peer)
-        if not waiter[0]:
-            self._finish(req)
+        """`peer` applied every op of ours up to `req` (cumulative)."""
+        unacked = self._unacked.get(peer)
+        while unacked and unacked[0] <= req:
+            done = unacked.popleft()
+            waiter = self._waiters.get(done)
+            if waiter is not None:
+                waiter[0].discard(peer)
+                if not waiter[0]:
+                    self._finish(done)
 
     def _finish(self, req: int) -> None:
         _, fut, result = self._waiters.pop(req)
@@ -409,6 +420,7 @@ class ReplicatedTable:
         if peer not in self.peers:
             return
         self.peers.discard(peer)
+        self._unacked.pop(peer, None)
         for req, (waiting, _, _) in list(self._waiters.items()):
             waiting.discard(peer)
             if not waiting:

@@ -1,6 +1,8 @@
 """TableManager: the replicated tables of one node and their wire protocol (channel `cets`).
 
-One-way messages `[table, kind, ...]`: op, ack, check, check_failed.
+One-way messages `[table, kind, ...]`: op, ack (cumulative: every op up to that req),
+check, check_failed. Acks wait for the end of the loop turn (`ack_later`), so the ops a
+peer sent in one burst are acked by one message.
 Calls `[table, kind, ...]`: leader_op, info, pause, unpause, ping, ping_all, dump, send_dump.
 Mesh calls (channel `cets_mesh`): connected (our peers), tables (table -> nodes), used by
 joins and by `cets systemInfo`.
@@ -8,6 +10,7 @@ joins and by `cets systemInfo`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -36,6 +39,8 @@ class TableManager:
         self.lock = ClusterLock(node)
         self._refs = itertools.count(1)
         self.discovery_running = False
+        self._acks: dict[NodeId, dict[str, int]] = {}
+        """Acks to send at the end of this loop turn: peer -> table -> highest req."""
         node.on_send(CHANNEL, self._on_send)
         node.on_call(CHANNEL, self._on_call)
         node.on_call(MESH, self._on_mesh)
@@ -80,6 +85,19 @@ class TableManager:
     def send(self, peer: NodeId, payload: list[Any]) -> None:
         self.node.send(peer, CHANNEL, payload)
 
+    def ack_later(self, peer: NodeId, table: str, req: int) -> None:
+        """Ack `peer`'s ops on `table` up to `req` at the end of this loop turn."""
+        if not self._acks:
+            asyncio.get_running_loop().call_soon(self._send_acks)
+        self._acks.setdefault(peer, {})[table] = req  # a peer's reqs arrive in order
+
+    def _send_acks(self) -> None:
+        acks, self._acks = self._acks, {}
+        for peer, tables in acks.items():
+            for name, req in tables.items():
+                with contextlib.suppress(PeerUnavailable):
+                    self.send(peer, [name, "ack", req])
+
     async def call(self, peer: NodeId, payload: list[Any], timeout: float | None = -1.0) -> Any:
         return await self.node.call(peer, CHANNEL, payload, timeout)
 
@@ -99,7 +117,7 @@ class TableManager:
         table = self.tables.get(name)
         if table is None:
             if kind == "op":  # deleted table: ack so the writer does not wait for us
-                self.send(peer, [name, "ack", args[1]])
+                self.ack_later(peer, name, args[1])
             return
         if kind == "op":
             table.remote_op(peer, args[0], args[1], args[2])

@@ -35,7 +35,8 @@ from .errors import (
     SelfConnection,
 )
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""2: table acks are cumulative (a version-1 node would wait for one ack per op)."""
 DEFAULT_MAX_FRAME = 32 * 1024 * 1024
 HANDSHAKE_MAX_FRAME = 4096  # before authentication a peer gets no big buffers
 _LEN = struct.Struct(">I")
