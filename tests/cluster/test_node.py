@@ -131,6 +131,18 @@ async def test_partitioned_peer_is_declared_down_after_missed_heartbeats(h: Harn
     await wait_for(lambda: not a.node.is_up("b") and not b.node.is_up("a"), clock=h.clock, step=0.5)
 
 
+async def test_a_node_starved_for_several_heartbeat_intervals_keeps_its_links(
+    h: Harness,
+) -> None:
+    """Both nodes' loops stall for 10 s (one clock jump, as on an overloaded machine); the
+    peer's heartbeats are then still unread, so the late tick must not end the link."""
+    a, b = await h.nodes("a", "b")
+    await h.connect_all(a, b)
+    h.clock.advance(10.0)
+    await advance(h.clock, 5.0)
+    assert a.node.is_up("b") and b.node.is_up("a")
+
+
 async def test_idle_link_is_kept_alive_by_heartbeats(h: Harness) -> None:
     a, b = await h.nodes("a", "b")
     await h.connect_all(a, b)
