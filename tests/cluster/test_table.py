@@ -70,6 +70,8 @@ def test_prefix_scans_stay_right_through_inserts_and_deletes(
             s.insert(key, len(key))
         else:
             s.delete(key)
+    keys = [k for k, _ in s.items()]
+    assert keys == sorted(set(keys), key=sort_key)  # every key once, in the cluster's order
     expected = [(k, v) for k, v in s.items() if sort_key(k)[: len(probe)] == sort_key(probe)]
     assert list(s.prefix(probe)) == expected
     fresh = LocalStore(bag=True)  # and an index built from a full table
