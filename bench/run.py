@@ -348,7 +348,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--paced-rate", type=int, default=2000,
                    help="messages_paced rate when no messages run gives one")  # fmt: skip
     p.add_argument("--scale-clients", type=int, default=100_000)
-    p.add_argument("--scale-workers", type=int, default=8)
+    p.add_argument("--scale-workers", type=int, default=6)
     p.add_argument("--profile", action="store_true",
                    help="record Meerkat targets with py-spy; top frames in the report")  # fmt: skip
     p.add_argument("--profile-rate", type=int, default=topframes.DEFAULT_RATE,
