@@ -112,6 +112,7 @@ class RawClient:
 
     async def open_stream(self, to: str = "localhost") -> Element:
         """Send a stream header; return the features."""
+        self.parser.close()  # its handlers are bound to it: a cycle the collector would free
         self.parser = XmlStream(max_stanza_size=10_000_000, max_depth=1000)
         self.send(header(to))
         opened = await self.next_event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 
 import pytest
 from hypothesis import given, settings
@@ -210,3 +211,25 @@ def test_text_longer_than_the_parser_buffer_arrives_whole(chunk: int) -> None:
         got += parser.feed(data[i : i + chunk])
     assert len(got) == 1
     assert got[0].find("body").text == body[:20000]
+
+
+def test_a_closed_stream_and_parse_element_leave_nothing_to_the_garbage_collector() -> None:
+    # expat's handlers are the stream's bound methods (a cycle) until `close` drops expat.
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        stream = XmlStream()
+        stream.feed(HEADER + b"<message><body>hi</body></message>")
+        stream.close()
+        del stream
+        parse_element("<message xmlns='jabber:client'><body>hi</body></message>")
+        with contextlib.suppress(StreamError):
+            parse_element("<message")
+        gc.collect()
+        left = [type(obj).__qualname__ for obj in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []

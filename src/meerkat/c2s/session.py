@@ -369,12 +369,23 @@ class C2SSession:
             log.exception("c2s_session_crashed jid=%s", self._jid_str)
             reason = "internal-server-error"
         finally:
-            if self._handed_over:
-                self._flush_out()
-                self.transport.close()
-                log.debug("c2s_session_handed_over", extra={"jid": self._jid_str})
-            else:
-                await self._terminate(reason)
+            try:
+                if self._handed_over:
+                    self._flush_out()
+                    self.transport.close()
+                    log.debug("c2s_session_handed_over", extra={"jid": self._jid_str})
+                else:
+                    await self._terminate(reason)
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        """Break the ended session's own reference cycles (the parser's handlers, the hook
+        params, the authenticator), so that reference counting frees it with its transport
+        and TLS objects at once instead of leaving them to the cyclic garbage collector."""
+        self._parser.close()
+        self._params.clear()
+        del self.auth
 
     async def _serve_connection(self) -> str:
         """Serve while there is a transport; then decide whether to detach."""
@@ -815,6 +826,7 @@ class C2SSession:
         return self.node.shapers.get(str(name), 0)
 
     def restart_stream(self) -> None:
+        self._parser.close()
         self._parser = self._new_parser()
         self.fsm = State.WAIT_FOR_STREAM
 

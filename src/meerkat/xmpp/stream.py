@@ -166,6 +166,11 @@ class XmlStream:
         self._fed = len(header)
         return parser
 
+    def close(self) -> None:
+        """Drop the expat parser for good (the stream ended). Its handlers are this object's
+        bound methods: a reference cycle that only the garbage collector would free."""
+        self._parser = None
+
     def feed(self, data: bytes) -> list[StreamEvent]:
         """Parse bytes; return the events they complete. Raises `StreamError`."""
         parser = self._parser
@@ -311,8 +316,11 @@ def parse_element(text: str | bytes, *, max_size: int = 1 << 20) -> Element:
     """
     data = text.encode() if isinstance(text, str) else text
     parser = XmlStream(max_stanza_size=max_size, framed=True)
-    parser.feed(b'<open xmlns="' + ns.WEBSOCKET.encode() + b'"/>')
-    events = parser.feed(b'<wrap xmlns="jabber:client">' + data + b"</wrap>")
+    try:
+        parser.feed(b'<open xmlns="' + ns.WEBSOCKET.encode() + b'"/>')
+        events = parser.feed(b'<wrap xmlns="jabber:client">' + data + b"</wrap>")
+    finally:
+        parser.close()
     wrappers = [e for e in events if isinstance(e, Element)]
     if len(wrappers) != 1:
         raise StreamError("not-well-formed", "incomplete element")
