@@ -49,7 +49,13 @@ def meerkat_garbage() -> Counter[str]:
 
 
 @pytest.mark.parametrize(
-    "ending", ["closes its stream", "drops the connection", "is replaced by a new login"]
+    "ending",
+    [
+        "closes its stream",
+        "drops the connection",
+        "is replaced by a new login",
+        "is closed by a module with a stream error",
+    ],
 )
 async def test_a_session_that_ended_leaves_no_garbage_to_the_collector(
     node: Node, ending: str
@@ -64,6 +70,10 @@ async def test_a_session_that_ended_leaves_no_garbage_to_the_collector(
             await client.close()
         elif ending == "drops the connection":
             client.writer.transport.abort()
+        elif ending == "is closed by a module with a stream error":
+            client.send("<enable xmlns='urn:xmpp:sm:3'/><enable xmlns='urn:xmpp:sm:3'/>")
+            assert await client.stream_error() == "policy-violation"
+            await client.close()
         else:
             second = await RawClient.connect(node.c2s_port(0))
             await second.login("alice", resource="desk")

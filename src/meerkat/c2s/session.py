@@ -381,10 +381,12 @@ class C2SSession:
 
     def _release(self) -> None:
         """Break the ended session's own reference cycles (the parser's handlers, the hook
-        params, the authenticator), so that reference counting frees it with its transport
-        and TLS objects at once instead of leaving them to the cyclic garbage collector."""
+        params, the authenticator, a raised close request whose traceback holds this
+        session's frames), so that reference counting frees it with its transport and TLS
+        objects at once instead of leaving them to the cyclic garbage collector."""
         self._parser.close()
         self._params.clear()
+        self._close_request = None
         del self.auth
 
     async def _serve_connection(self) -> str:
