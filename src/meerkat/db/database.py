@@ -4,8 +4,11 @@ Queries are written once with `?` placeholders (or as `Upsert` / `InsertIgnore` 
 every parameter is bound by the driver, never formatted into the SQL text.
 
 Failure model:
-* each call (waiting for a connection, reconnecting, the query itself) is bounded by
-  `query_timeout`; past it `QueryTimeout` (a `DatabaseUnavailable`) is raised, never a hang;
+* each statement is bounded by `query_timeout`, counted from when it has a connection;
+  past it `QueryTimeout` (a `DatabaseUnavailable`) is raised, never a hang. A call queued
+  for a connection waits its turn as long as the pool makes progress (a connection came
+  back healthy within the last `query_timeout`), so a burst larger than the pool is
+  served in order instead of failing on a deadline meant for one query;
 * a lost connection raises `DatabaseUnavailable` and is dropped; the next call reconnects;
 * reads outside a transaction are retried once on a fresh connection when the connection
   turned out to be dead, since repeating them is harmless; writes are not (a write may have
@@ -160,35 +163,34 @@ class Database(_Runner):
         return self._pool.statistics()
 
     async def _run_fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
-        async with _deadline(self._timeout):
-            try:
-                async with self._pool.connection() as conn:
-                    return await conn.fetchall(sql, params)
-            except DatabaseUnavailable as exc:
-                if isinstance(exc, QueryTimeout):
-                    raise
-                # A read is safe to repeat; the pool has dropped the dead connections.
-                log.info("db_read_retried", extra={"reason": str(exc)})
-                async with self._pool.connection() as conn:
-                    return await conn.fetchall(sql, params)
+        try:
+            async with self._pool.connection(self._timeout) as conn, _deadline(self._timeout):
+                return await conn.fetchall(sql, params)
+        except DatabaseUnavailable as exc:
+            if isinstance(exc, QueryTimeout):
+                raise
+            # A read is safe to repeat; the pool has dropped the dead connections.
+            log.info("db_read_retried", extra={"reason": str(exc)})
+            async with self._pool.connection(self._timeout) as conn, _deadline(self._timeout):
+                return await conn.fetchall(sql, params)
 
     async def execute(self, sql: Query, *params: object) -> int:
         """Run a statement (autocommit); the number of affected rows."""
         text = self._sql(sql)
-        async with _deadline(self._timeout), self._pool.connection() as conn:
+        async with self._pool.connection(self._timeout) as conn, _deadline(self._timeout):
             return await conn.execute(text, params)
 
     async def insert_id(self, sql: Query, *params: object, id_column: str = "id") -> int:
         """Run an INSERT; the auto-increment id of the new row."""
         text = self._sql(sql)
-        async with _deadline(self._timeout), self._pool.connection() as conn:
+        async with self._pool.connection(self._timeout) as conn, _deadline(self._timeout):
             return await conn.insert_id(text, params, id_column)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """`async with db.transaction() as tx:` commits when the block ends, rolls back when
         it raises. Each statement in it has its own `query_timeout`."""
-        async with self._pool.connection(acquire_timeout=self._timeout) as conn:
+        async with self._pool.connection(self._timeout) as conn:
             async with _deadline(self._timeout):
                 await conn.begin()
             try:
@@ -222,7 +224,8 @@ class Database(_Runner):
 
     async def script(self, sql: str) -> None:
         """Run a multi-statement script without parameters (schema files)."""
-        async with _deadline(max(self._timeout, 60)), self._pool.connection() as conn:
+        timeout = max(self._timeout, 60)
+        async with self._pool.connection(timeout) as conn, _deadline(timeout):
             await conn.script(sql)
 
     # schema management lives in `versioning`; these are the public entry points

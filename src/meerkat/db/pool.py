@@ -9,6 +9,12 @@ would fail up to `size` queries in a row.
 
 New connections are made lazily, so a pool whose server is down keeps no state to repair:
 the first query after the server is back simply connects.
+
+Callers queue for a connection in arrival order. A queued caller gives up (`QueryTimeout`)
+only when no connection came back healthy for `patience` seconds, not after `patience` in
+the queue: in a burst (a logout storm, a node stopping) the queue drains at the database's
+pace and every caller gets its turn, while a hung database still fails every caller within
+about `patience` instead of serialising them one deadline after another.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ class Pool:
         self._connect = connect
         self._size = size
         self._idle: deque[Connection] = deque()
-        self._permits = asyncio.Semaphore(size)
+        self._free = size  # permits not held by a caller
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._healthy_returns = 0  # connections handed back usable: the queue's progress
         self._in_use = 0
         self._closing: list[Awaitable[object]] = []
         self._closed = False
@@ -42,38 +50,25 @@ class Pool:
         self._idle.append(conn)
 
     @asynccontextmanager
-    async def connection(self, acquire_timeout: float | None = None) -> AsyncIterator[Connection]:
+    async def connection(self, patience: float | None = None) -> AsyncIterator[Connection]:
         """Check out a connection for the duration of the block.
 
-        Waiting for a free connection (and connecting) is bounded by `acquire_timeout` if
-        given; otherwise callers bound the whole block with their own timeout.
+        Queued behind other callers, wait while connections keep coming back healthy; fail
+        with `QueryTimeout` once none did for `patience` seconds (None: wait). Connecting is
+        bounded by `patience` too; the block itself by the caller.
         """
         if self._closed:
             raise DatabaseUnavailable("the database pool is closed")
-        if acquire_timeout is None:  # the common case: no timer objects for every query
-            await self._permits.acquire()
-        else:
-            try:
-                async with asyncio.timeout(acquire_timeout):
-                    await self._permits.acquire()
-            except TimeoutError as exc:
-                raise QueryTimeout(
-                    f"no free database connection within {acquire_timeout:g}s"
-                ) from exc
+        await self._acquire(patience)
         try:
-            if acquire_timeout is None:
-                conn = await self._take()
-            else:
-                try:
-                    async with asyncio.timeout(acquire_timeout):
-                        conn = await self._take()
-                except TimeoutError as exc:
-                    raise QueryTimeout(f"could not connect within {acquire_timeout:g}s") from exc
+            conn = await self._take(patience)
             self._in_use += 1
             keep = False
             try:
                 yield conn
                 keep = True
+            except QueryTimeout:
+                raise  # this connection is mid-statement; the others are not suspect
             except DatabaseUnavailable:
                 self.discard_idle()
                 raise
@@ -84,18 +79,55 @@ class Pool:
                 self._in_use -= 1
                 if keep and conn.is_usable() and not self._closed:
                     self._idle.append(conn)
+                    self._healthy_returns += 1
                 else:
                     self._discard(conn)
         finally:
-            self._permits.release()
+            self._release()
 
-    async def _take(self) -> Connection:
+    async def _acquire(self, patience: float | None) -> None:
+        if self._free and not self._waiters:  # the common case: no future, no timer
+            self._free -= 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        try:
+            while True:
+                seen = self._healthy_returns
+                done, _ = await asyncio.wait((turn,), timeout=patience)
+                if done:
+                    return
+                if self._healthy_returns == seen:
+                    raise QueryTimeout(f"no database connection came free within {patience:g}s")
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._release()  # handed to us as we gave up: pass it on
+            else:
+                turn.cancel()  # `_release` skips it
+            raise
+
+    def _release(self) -> None:
+        """Hand the permit to the first caller still waiting, else keep it free."""
+        while self._waiters:
+            turn = self._waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
+
+    async def _take(self, patience: float | None) -> Connection:
         while self._idle:
             conn = self._idle.pop()  # most recently used: the likeliest to be alive
             if conn.is_usable():
                 return conn
             self._discard(conn)
-        return await self._connect()
+        if patience is None:
+            return await self._connect()
+        try:  # a timer only when connecting, which is rare
+            async with asyncio.timeout(patience):
+                return await self._connect()
+        except TimeoutError as exc:
+            raise QueryTimeout(f"could not connect within {patience:g}s") from exc
 
     def _discard(self, conn: Connection) -> None:
         pending = conn.abort()
