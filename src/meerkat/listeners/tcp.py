@@ -161,6 +161,10 @@ class C2SListener:
         try:
             transport = TcpTransport(reader, writer, self.tls, self.settings.state_timeout)
             await C2SSession(self.node, self.settings, transport).run()
+        except asyncio.CancelledError:
+            # `wait_closed` gave up on this session. End quietly: asyncio's stream callback
+            # logs a connection task that ends cancelled as an error, one per connection.
+            log.warning("c2s_connection_cancelled")
         finally:
             self._connections.discard(task)
 
@@ -169,9 +173,17 @@ class C2SListener:
             self._server.close()
 
     async def wait_closed(self, timeout: float) -> None:
-        """Wait for this listener's connections to end (after their sessions were told to)."""
-        if self._connections:
+        """Wait for this listener's connections to end (after their sessions were told to).
+
+        Ending thousands of sessions (each writes its last activity, leaves the session
+        table, tells its contacts) can take longer than `timeout`: the wait goes on while
+        sessions keep ending, and only those left after `timeout` without any session
+        ending are cancelled (cancelling one mid-way loses what it had still to write)."""
+        while self._connections:
+            left = len(self._connections)
             await asyncio.wait(list(self._connections), timeout=timeout)
+            if len(self._connections) >= left:
+                break
         for task in list(self._connections):
             task.cancel()
         if self._connections:
