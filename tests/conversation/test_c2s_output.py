@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from kernel_harness import wait_for
@@ -49,17 +50,23 @@ async def test_pre_auth_features_are_built_once_per_kind_of_connection(
     assert "urn:example:count" not in str(third)
 
 
-async def test_stanzas_queued_together_are_written_in_one_chunk(harness: C2SHarness) -> None:
-    bob = await harness.logged_in("bob")
-    await bob.elements()
+def record_writes(transport: Any) -> list[bytes]:
+    """Wrap `transport.write` so each call's bytes are also appended to the returned list."""
     writes: list[bytes] = []
-    write = bob.transport.write
+    write = transport.write
 
     def recording(data: bytes) -> None:
         writes.append(data)
         write(data)
 
-    bob.transport.write = recording  # type: ignore[method-assign]
+    transport.write = recording
+    return writes
+
+
+async def test_stanzas_queued_together_are_written_in_one_chunk(harness: C2SHarness) -> None:
+    bob = await harness.logged_in("bob")
+    await bob.elements()
+    writes = record_writes(bob.transport)
     alice = Jid("alice", "localhost", "res")
     for i in range(5):
         msg = Element("message", ns.CLIENT, {"from": str(alice), "to": bob.jid, "id": str(i)})
@@ -73,14 +80,7 @@ async def test_stanzas_queued_together_are_written_in_one_chunk(harness: C2SHarn
 
 async def test_a_stream_header_and_its_features_are_one_write(harness: C2SHarness) -> None:
     wire = harness.connect()
-    writes: list[bytes] = []
-    write = wire.transport.write
-
-    def recording(data: bytes) -> None:
-        writes.append(data)
-        write(data)
-
-    wire.transport.write = recording  # type: ignore[method-assign]
+    writes = record_writes(wire.transport)
     wire.send(HEADER)
     await wire.expect("features")
     assert len(writes) == 1

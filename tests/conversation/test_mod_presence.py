@@ -203,13 +203,8 @@ async def test_subscription_presence_without_mod_roster_is_routed_to_the_bare_ji
         await server.stop()
 
 
-async def test_an_initial_presence_reads_the_roster_once_and_redelivers_pending_requests(
-    server: Server,
-) -> None:
-    bob = await server.login("bob")
-    alice = await server.connect("alice")  # bound, not available: the request waits
-    await bob.say('<presence to="alice@localhost" type="subscribe"><status>hi</status></presence>')
-    alice.take()
+def count_roster_reads(server: Server) -> list[object]:
+    """Wrap the roster store's `get_roster`; the returned list gets the user of each read."""
     reads: list[object] = []
     store = server.stores.roster
     get_roster = store.get_roster
@@ -219,6 +214,17 @@ async def test_an_initial_presence_reads_the_roster_once_and_redelivers_pending_
         return await get_roster(user)  # type: ignore[arg-type]
 
     store.get_roster = counting  # type: ignore[method-assign]
+    return reads
+
+
+async def test_an_initial_presence_reads_the_roster_once_and_redelivers_pending_requests(
+    server: Server,
+) -> None:
+    bob = await server.login("bob")
+    alice = await server.connect("alice")  # bound, not available: the request waits
+    await bob.say('<presence to="alice@localhost" type="subscribe"><status>hi</status></presence>')
+    alice.take()
+    reads = count_roster_reads(server)
     await alice.say("<presence/>")
     assert len(reads) == 1  # subscription lists and the pending requests share one read
     assert_xml(
@@ -238,15 +244,7 @@ async def test_a_logout_reuses_the_subscription_lists_of_the_initial_presence(
     await befriend(alice, bob)
     await alice.say("<presence/>")
     bob.take()
-    reads: list[object] = []
-    store = server.stores.roster
-    get_roster = store.get_roster
-
-    async def counting(user: object) -> object:
-        reads.append(user)
-        return await get_roster(user)  # type: ignore[arg-type]
-
-    store.get_roster = counting  # type: ignore[method-assign]
+    reads = count_roster_reads(server)
     await alice.disconnect()
     assert reads == []  # no roster change since the initial presence: nothing to read
     assert_xml(
