@@ -21,8 +21,9 @@ from meerkat.config import config_from_dict
 from meerkat.modules import DEFAULT_MODULES, MODULES
 from meerkat.server import Node
 from meerkat.xmpp.jid import Jid
+from ports import free_port
 
-from .helpers import SECRET, free_port, wait_for
+from .helpers import SECRET, wait_for
 
 USERS = ("alice", "bob", "carol", "dave")
 

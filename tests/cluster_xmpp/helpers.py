@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -13,12 +12,6 @@ from meerkat.xmpp import ns
 from meerkat.xmpp.element import Element
 
 SECRET = "cluster-test-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_for(

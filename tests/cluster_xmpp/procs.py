@@ -19,8 +19,9 @@ from typing import Any
 import aiohttp
 
 from meerkat.db import DatabaseSettings
+from ports import free_port
 
-from .helpers import SECRET, free_port, wait_for
+from .helpers import SECRET, wait_for
 
 BIN = Path(sys.executable).parent
 

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,14 +23,9 @@ from meerkat.config import config_from_dict
 from meerkat.modules import DEFAULT_MODULES, MODULES
 from meerkat.server import Node
 from meerkat.xmpp.jid import Jid
+from ports import free_port
 
 USERS = ("alice", "bob", "carol")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def node_config(data_dir: Path, **overrides: Any) -> dict[str, Any]:

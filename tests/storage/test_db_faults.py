@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from meerkat.db import (
     QueryTimeout,
     Transaction,
 )
+from ports import free_port
 
 SERVER_DRIVERS = [
     pytest.param("pgsql", id="pgsql", marks=pytest.mark.pg),
@@ -30,12 +30,6 @@ SERVER_DRIVERS = [
 ]
 COUNT_USERS = "SELECT COUNT(*) FROM users"
 ADD_USER = "INSERT INTO users (server, username, password) VALUES (?, ?, '')"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def session_id(runner: Database | Transaction) -> int:
@@ -159,7 +153,7 @@ async def test_hung_server_raises_query_timeout_instead_of_hanging(
 async def test_opening_against_a_closed_port_fails_fast_saying_unreachable(
     driver: str, db_data_dir: Path
 ) -> None:
-    settings = DatabaseSettings(driver=driver, port=closed_port(), database="test")  # type: ignore[arg-type]
+    settings = DatabaseSettings(driver=driver, port=free_port(), database="test")  # type: ignore[arg-type]
     started = time.monotonic()
     with pytest.raises(DatabaseUnavailable, match="cannot reach"):
         await Database.open(settings, db_data_dir)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from test_api_support import Kernel
 
 from meerkat import ctl
 from meerkat.graphql import commands, make_graphql_app
+from ports import free_port
 
 
 @dataclass
@@ -67,10 +67,7 @@ async def secured() -> AsyncIterator[Node]:
 
 
 def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/api/graphql"
+    return f"http://127.0.0.1:{free_port()}/api/graphql"
 
 
 REGISTER_ALICE = (
