@@ -6,8 +6,16 @@ import asyncio
 import itertools
 from collections.abc import Callable
 
-from meerkat.cluster import Cluster, ClusterConfig, LinkConfig, ManualClock, MemoryNetwork
+from meerkat.cluster import Cluster, ClusterConfig, LinkConfig, ManualClock, MemoryNetwork, wire
 from meerkat.cluster.discovery import DiscoveryConfig, MemoryRegistry
+from meerkat.cluster.link import (
+    ByteReader,
+    ByteWriter,
+    InboundHandler,
+    Listener,
+    Transport,
+    WriteBuffer,
+)
 
 FAST_LINKS = LinkConfig(
     heartbeat_interval=1.0, heartbeat_misses=3, handshake_timeout=5.0, connect_timeout=5.0
@@ -56,7 +64,9 @@ class Harness:
         boot: str | None = None,
         discovery: bool = False,
         config: DiscoveryConfig | None = None,
+        transport: Transport | None = None,
     ) -> Cluster:
+        """A started node at `mem:NAME`; `transport` replaces its memory transport."""
         address = f"mem:{name}"
         c = Cluster(
             ClusterConfig(
@@ -66,7 +76,7 @@ class Harness:
                 link=FAST_LINKS,
                 discovery=config or DiscoveryConfig(),
             ),
-            transport=self.net.transport(address),
+            transport=transport or self.net.transport(address),
             clock=self.clock,
             boot_id=boot or f"boot{next(self._boots)}",
         )
@@ -99,3 +109,66 @@ class Harness:
     async def close(self) -> None:
         for c in list(self.clusters):
             await self.stop(c)
+
+
+class CrossedDials:
+    """A node's transport that makes its dials cross its peers' dials: what the node's own
+    dials receive is held back until it has accepted a link (sent its welcome), so it learns
+    whom its dial reached only after accepting a dial from that same peer."""
+
+    def __init__(self, inner: Transport) -> None:
+        self._inner = inner
+        self.accepted = asyncio.Event()
+        self.held = 0
+        """Reads of our own dials waiting for `accepted`."""
+
+    async def listen(self, address: str, on_connection: InboundHandler) -> Listener:
+        welcome = wire.encode(["welcome"])
+
+        def watch(data: bytes) -> None:
+            if data == welcome:
+                self.accepted.set()
+
+        return await self._inner.listen(
+            address, lambda r, w: on_connection(r, _WatchedWriter(w, watch))
+        )
+
+    async def connect(self, address: str) -> tuple[ByteReader, ByteWriter]:
+        reader, writer = await self._inner.connect(address)
+        return _HeldReader(reader, self), writer
+
+
+class _HeldReader:
+    def __init__(self, inner: ByteReader, dials: CrossedDials) -> None:
+        self._inner = inner
+        self._dials = dials
+
+    async def read(self, n: int = -1) -> bytes:
+        if not self._dials.accepted.is_set():
+            self._dials.held += 1
+            await self._dials.accepted.wait()
+            self._dials.held -= 1
+        return await self._inner.read(n)
+
+
+class _WatchedWriter:
+    def __init__(self, inner: ByteWriter, watch: Callable[[bytes], None]) -> None:
+        self._inner = inner
+        self._watch = watch
+
+    def write(self, data: bytes) -> None:
+        self._inner.write(data)
+        self._watch(data)
+
+    @property
+    def transport(self) -> WriteBuffer:
+        return self._inner.transport
+
+    async def drain(self) -> None:
+        await self._inner.drain()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def wait_closed(self) -> None:
+        await self._inner.wait_closed()

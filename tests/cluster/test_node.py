@@ -6,9 +6,16 @@ import asyncio
 from typing import Any
 
 import pytest
-from cluster_harness import Harness, advance, wait_for
+from cluster_harness import CrossedDials, Harness, advance, wait_for
 
-from meerkat.cluster import NodeEvent, NodeEventKind, NodeId, PeerUnavailable, RemoteError
+from meerkat.cluster import (
+    Cluster,
+    NodeEvent,
+    NodeEventKind,
+    NodeId,
+    PeerUnavailable,
+    RemoteError,
+)
 from meerkat.cluster.errors import CallTimeout
 
 
@@ -192,6 +199,34 @@ async def _dial_both_ways(h: Harness) -> None:
     assert [e.kind for e in events] == [NodeEventKind.UP, NodeEventKind.UP]  # no flap
     await h.stop(a)
     await h.stop(b)
+
+
+async def test_a_dial_crossing_an_accepted_link_gives_way_and_nothing_sent_is_lost(
+    h: Harness,
+) -> None:
+    """a accepts b's dial and only then, before that link is active, learns that its own
+    dial reached b too. Both links used to come up; each node closed one, and what had been
+    sent on it was lost with no node-down to fail the caller (the discovery join flake: a
+    lock grant's reply vanished and every join waited on that lock)."""
+    crossed = CrossedDials(h.net.transport("mem:a"))
+    a = await h.node("a", transport=crossed)
+    b = await h.node("b")
+    got: dict[str, list[str]] = {"a": [], "b": []}
+    for c, other in ((a, b), (b, a)):
+
+        def greet(e: NodeEvent, c: Cluster = c, other: str = other.name) -> None:
+            if e.kind is NodeEventKind.UP:  # talk at once, as discovery's join does
+                c.send(other, "x", f"hello from {c.name}")
+
+        c.subscribe(greet)
+        c.on_send("x", lambda peer, p, me=c.name: got[me].append(p))
+        c.on_call("echo", lambda peer, p: p)
+    dial_a = asyncio.create_task(a.node.connect(b.address))
+    await wait_for(lambda: crossed.held > 0)  # a's dial waits for b's hello
+    assert await asyncio.gather(dial_a, b.node.connect(a.address)) == [b.id, a.id]
+    await wait_for(lambda: got == {"a": ["hello from b"], "b": ["hello from a"]}, timeout=1.0)
+    assert await a.call("b", "echo", 1) == 1
+    assert await b.call("a", "echo", 2) == 2
 
 
 async def test_restarted_node_is_a_new_incarnation(h: Harness) -> None:

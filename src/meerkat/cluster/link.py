@@ -256,7 +256,8 @@ async def establish(
     """Run the handshake under `config.handshake_timeout`; the link is not yet running.
 
     `on_peer_hello` (initiator) may raise to abandon the dial once the peer's name is
-    known. On failure the stream is closed and a HandshakeError (or TimeoutError) raised.
+    known; it runs before our proof is sent, so the peer cannot accept an abandoned dial.
+    On failure the stream is closed and a HandshakeError (or TimeoutError) raised.
     """
     hs = wire.Handshake(secret=secret, local=local, initiator=outbound)
     decoder = wire.FrameDecoder(min(config.max_frame, wire.HANDSHAKE_MAX_FRAME))
@@ -273,11 +274,11 @@ async def establish(
                 decoder.feed(data)
                 continue
             out = hs.receive(msg)
-            if out:
-                writer.write(out)
             assert hs.peer is not None or hs.state is wire.HandshakeState.AWAIT_HELLO
             if hs.state is wire.HandshakeState.AWAIT_PROOF and on_peer_hello and hs.peer:
-                on_peer_hello(hs.peer)
+                on_peer_hello(hs.peer)  # before our proof leaves: an abandoned dial never links
+            if out:
+                writer.write(out)
             if hs.state is wire.HandshakeState.AWAIT_DECISION:
                 assert hs.peer is not None
                 reason = decide(hs.peer)

@@ -12,10 +12,18 @@ The node moves typed messages on named channels and knows nothing of XMPP:
 Handlers run synchronously in arrival order (that is what keeps replicated tables
 consistent); a call handler may return an awaitable, whose result becomes the reply.
 
-Duplicate links (both nodes dial each other at once) resolve deterministically: the
-link initiated by the lower node name wins: an acceptor refuses a peer's dial while its
-own dial to that higher-named peer is in progress (`_decide`), and if both links still
-come up the same rule picks one (`_activate`) without a down/up flap.
+Duplicate links (both nodes dial each other at once) must never both come up: each end
+would keep one and close the other, and whatever had already been sent on the closed one
+(a lock request, its reply, a table op) would be lost without a node-down to fail the
+caller. Each node therefore settles the pair by itself, with two checks that run
+synchronously on its loop, so one of them always sees the other:
+- accepting: a peer's dial is refused while our own dial to that higher-named peer is
+  in progress, or while another link from it is being accepted (`_decide`);
+- dialing: our dial is abandoned once its peer is known to be connected, or an inbound
+  link from it has been accepted and is about to be activated (`_accepting`: the welcome
+  is sent, `_activate` has not run yet).
+Should two links of one incarnation still come up, `_activate` keeps the lower
+initiator's and logs `cluster_link_duplicate`.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import itertools
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import wire
@@ -81,8 +89,21 @@ EventListener = Callable[[NodeEvent], None]
 
 
 class _AlreadyConnected(Exception):
-    def __init__(self, peer: wire.Hello) -> None:
+    """A dial is abandoned: its peer is linked already, or will be once `settled` is set."""
+
+    def __init__(self, peer: wire.Hello, settled: asyncio.Event | None = None) -> None:
         self.peer = peer
+        self.settled = settled
+
+
+@dataclass(slots=True)
+class _Acceptance:
+    """An inbound link we accepted (welcome sent) that `_activate` has not seen yet."""
+
+    name: str
+    boot_id: str
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the accepting task is over (link activated, or the handshake failed)."""
 
 
 class ClusterNode:
@@ -116,6 +137,7 @@ class ClusterNode:
         self._links: dict[str, Link] = {}
         self._all_links: set[Link] = set()  # current, duplicate and retiring links
         self._pending_out: dict[str, int] = {}
+        self._accepting: dict[str, _Acceptance] = {}
         self._address_names: dict[str, str] = {}
         self._send_handlers: dict[str, SendHandler] = {}
         self._call_handlers: dict[str, CallHandler] = {}
@@ -258,6 +280,9 @@ class ClusterNode:
             current = self.peer(peer.node)
             if current is not None and current.boot_id == peer.boot_id:
                 raise _AlreadyConnected(peer)
+            accepting = self._accepting.get(peer.node)
+            if accepting is not None and accepting.boot_id == peer.boot_id:
+                raise _AlreadyConnected(peer, accepting.settled)  # its dial to us won
             self._pending_out[peer.node] = self._pending_out.get(peer.node, 0) + 1
             dialed.append(peer.node)
 
@@ -275,7 +300,12 @@ class ClusterNode:
             )
         except _AlreadyConnected as exc:
             self._address_names[address] = exc.peer.node
-            return NodeId(exc.peer.node, exc.peer.boot_id)
+            if exc.settled is None:
+                return NodeId(exc.peer.node, exc.peer.boot_id)
+            await exc.settled.wait()  # bounded by the accepting side's handshake timeout
+            if (peer := self.peer(exc.peer.node)) is None:
+                raise PeerUnavailable(f"link from {exc.peer.node} failed") from None
+            return peer
         except SelfConnection:
             self._address_names[address] = self.name
             return self.id
@@ -304,6 +334,16 @@ class ClusterNode:
         self.spawn(self._accept(reader, writer), "accept")
 
     async def _accept(self, reader: ByteReader, writer: ByteWriter) -> None:
+        accepted: list[_Acceptance] = []
+
+        def decide(peer: wire.Hello) -> str | None:
+            reason = self._decide(peer)
+            if reason is None:  # from here until `_activate`, our dials to it give way
+                acceptance = _Acceptance(peer.node, peer.boot_id)
+                self._accepting[peer.node] = acceptance
+                accepted.append(acceptance)
+            return reason
+
         try:
             link = await establish(
                 reader,
@@ -313,18 +353,21 @@ class ClusterNode:
                 outbound=False,
                 config=self._link_config,
                 clock=self.clock,
-                decide=self._decide,
+                decide=decide,
             )
         except HandshakeRejected as exc:
             log.debug("cluster_link_rejected reason=%s", exc.reason)
-            return
         except (ProtocolError, TimeoutError) as exc:
             log.warning("cluster_link_refused node=%s error=%s", self.name, exc)
-            return
         except (ConnectionError, OSError) as exc:
             log.info("cluster_link_aborted node=%s error=%r", self.name, exc)
-            return
-        self._activate(link)
+        else:
+            self._activate(link)
+        finally:
+            for acceptance in accepted:
+                if self._accepting.get(acceptance.name) is acceptance:
+                    del self._accepting[acceptance.name]
+                acceptance.settled.set()
 
     def _decide(self, peer: wire.Hello) -> str | None:
         if self._stopping:
@@ -332,6 +375,9 @@ class ClusterNode:
         current = self.peer(peer.node)
         if current is not None and current.boot_id == peer.boot_id:
             return "duplicate"
+        accepting = self._accepting.get(peer.node)
+        if accepting is not None and accepting.boot_id == peer.boot_id:
+            return "duplicate"  # another link from it is being accepted
         if peer.node in self._pending_out and self.name < peer.node:
             return "duplicate"  # our own dial to that node is the one to keep
         return None
@@ -350,11 +396,20 @@ class ClusterNode:
                 self._node_down(NodeId(name, current.peer.boot_id), "new_incarnation")
                 self._links[name] = link
                 self._emit(NodeEvent(NodeEventKind.UP, new_id))
-            elif link.initiator < current.initiator:
-                self._links[name] = link  # same incarnation: keep the lower initiator's link
-                current.close("duplicate")
             else:
-                link.close("duplicate")
+                # Same incarnation twice: `_decide` and `connect` should have prevented it;
+                # frames already sent on the link closed here are lost.
+                keep, drop = (
+                    (link, current) if link.initiator < current.initiator else (current, link)
+                )
+                log.warning(
+                    "cluster_link_duplicate node=%s peer=%s kept_initiator=%s",
+                    self.name,
+                    name,
+                    keep.initiator,
+                )
+                self._links[name] = keep
+                drop.close("duplicate")
         else:
             self._links[name] = link
             self._emit(NodeEvent(NodeEventKind.UP, new_id))
