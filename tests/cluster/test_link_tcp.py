@@ -298,12 +298,17 @@ async def test_file_discovery_over_tcp_joins_three_nodes(
     nodes = [await make_node(f"n{i}", link=relaxed) for i in range(3)]
     path = tmp_path / "nodes.txt"
     path.write_text("\n".join(c.address for c in nodes) + "\n")
+    loops = []
     for c in nodes:
         c.create_table("session")
-        c.start_discovery(FileBackend(path))
+        loops.append(c.start_discovery(FileBackend(path)))
     names = ["n0", "n1", "n2"]
     for _ in range(500):
-        if all(c.table("session").nodes() == names for c in nodes):
+        # A node names a discovered address once its own check has dialed it, which may
+        # come after the others have joined it (systemInfo's discoveredNodes).
+        if all(c.table("session").nodes() == names for c in nodes) and all(
+            d.discovered_names() == names for d in loops
+        ):
             break
         await asyncio.sleep(0.02)
     info = await nodes[0].system_info()

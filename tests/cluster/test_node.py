@@ -189,6 +189,8 @@ async def _dial_both_ways(h: Harness) -> None:
         a.node.connect(b.address), b.node.connect(a.address), return_exceptions=True
     )
     assert all(isinstance(r, NodeId) for r in results), results
+    # Both learned whom they dialed, the refused dial too: discovery will not dial again.
+    assert (a.node.name_at(b.address), b.node.name_at(a.address)) == ("b", "a")
     await wait_for(lambda: a.node.is_up("b") and b.node.is_up("a"))
     await asyncio.sleep(0.01)
     assert a.node.is_up("b") and b.node.is_up("a")

@@ -311,6 +311,7 @@ class ClusterNode:
             return self.id
         except HandshakeRejected as exc:
             if exc.reason == "duplicate" and dialed and (peer := self.peer(dialed[0])):
+                self._address_names[address] = peer.name  # else discovery re-dials it forever
                 return peer
             raise PeerUnavailable(f"{address} refused the link: {exc.reason}") from exc
         except (ProtocolError, TimeoutError, OSError) as exc:
