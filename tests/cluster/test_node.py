@@ -231,6 +231,18 @@ async def test_a_dial_crossing_an_accepted_link_gives_way_and_nothing_sent_is_lo
     assert await b.call("a", "echo", 2) == 2
 
 
+async def test_a_connection_arriving_as_the_node_stops_is_closed(h: Harness) -> None:
+    """The node stops in the loop turn that accepted a connection: its accept task is
+    cancelled before it ever ran, and the stream used to stay open (over TCP, an unclosed
+    socket at the end of a test run)."""
+    a = await h.node("a")
+    opening = asyncio.create_task(h.net.open("mem:x", a.address))  # accepted in this turn...
+    stopping = asyncio.create_task(h.stop(a))  # ...and the node stops right after
+    reader, _ = await opening
+    await stopping
+    assert await asyncio.wait_for(reader.read(), 1.0) == b""
+
+
 async def test_restarted_node_is_a_new_incarnation(h: Harness) -> None:
     a = await h.node("a")
     b1 = await h.node("b", boot="first")

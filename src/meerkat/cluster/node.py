@@ -332,7 +332,9 @@ class ClusterNode:
         if self._stopping:
             writer.close()
             return
-        self.spawn(self._accept(reader, writer), "accept")
+        task = self.spawn(self._accept(reader, writer), "accept")
+        # `stop` may cancel the task before its first step, and then none of its code runs.
+        task.add_done_callback(lambda t: writer.close() if t.cancelled() else None)
 
     async def _accept(self, reader: ByteReader, writer: ByteWriter) -> None:
         accepted: list[_Acceptance] = []
