@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from children import popen
 from meerkat.db import DatabaseSettings
 from ports import free_port
 
@@ -117,7 +118,7 @@ schema_endpoint = "admin"
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = popen(
                 self.command(str(BIN / "meerkat"), "-c", str(self.workdir / "meerkat.toml")),
                 cwd=self.workdir,
                 stdout=log,

@@ -30,6 +30,7 @@ import pytest
 import slixmpp
 
 import meerkat.db
+from children import create_subprocess_exec, popen
 from meerkat.db import Database, DatabaseSettings
 from meerkat.db.migrations import latest_version, load_migrations
 from meerkat.db.versioning import SCHEMA_FILES, schema_sql
@@ -201,7 +202,7 @@ port = {free_port()}
 
     async def start(self) -> None:
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = popen(
                 [str(BIN / "meerkat"), "-c", str(self.config)],
                 cwd=self.workdir,
                 stdout=log,
@@ -532,7 +533,7 @@ async def server_db(
 async def refused_start(tmp_path: Path, settings: DatabaseSettings, **pool: Any) -> str:
     """Run `meerkat` on `settings`; assert it exits non-zero without serving; its stderr."""
     server = MeerkatProcess(tmp_path, pool_toml(settings, **pool))
-    proc = await asyncio.create_subprocess_exec(
+    proc = await create_subprocess_exec(
         str(BIN / "meerkat"),
         "-c",
         str(server.config),

@@ -13,10 +13,24 @@ from pathlib import Path
 
 import pytest
 
+from children import create_subprocess_exec, is_running, popen
+
 from .conftest import free_port
 from .rawxmpp import logged_in
 
 BIN = Path(sys.executable).parent
+TESTS = Path(__file__).parent.parent
+
+PARENT = """
+import subprocess, sys, time
+sys.path.insert(0, sys.argv[1])
+from children import popen
+with open("meerkat.log", "ab") as log:
+    node = popen(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT)
+print(node.pid, flush=True)
+time.sleep(600)
+"""
+"""A process that starts a node the way the tests do, then waits to be killed."""
 
 
 class Server:
@@ -57,7 +71,7 @@ schema_endpoint = "admin"
 
     async def start(self) -> None:
         with open(self.workdir / "meerkat.log", "ab") as log:
-            self.proc = subprocess.Popen(
+            self.proc = popen(
                 [str(BIN / "meerkat"), "-c", str(self.workdir / "meerkat.toml")],
                 cwd=self.workdir,
                 stdout=log,
@@ -201,7 +215,7 @@ async def test_sigterm_closes_every_stream_with_system_shutdown_and_keeps_offlin
 async def test_an_invalid_config_lists_every_problem_and_starts_nothing(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[general]\nhostz = ["x"]\nloglevel = "loud"\n[[listen.c2s]]\nport = "abc"\n')
-    proc = await asyncio.create_subprocess_exec(
+    proc = await create_subprocess_exec(
         str(BIN / "meerkat"),
         "-c",
         str(path),
@@ -214,3 +228,42 @@ async def test_an_invalid_config_lists_every_problem_and_starts_nothing(tmp_path
     assert "general.hostz: unknown key" in text
     assert "general.loglevel" in text
     assert "listen.c2s[0].port" in text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+async def test_a_node_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A killed test run leaves no node behind: SIGKILL the node's parent, the node goes."""
+    srv = Server(tmp_path)
+    parent = await create_subprocess_exec(
+        sys.executable,
+        "-c",
+        PARENT,
+        str(TESTS),
+        str(BIN / "meerkat"),
+        "-c",
+        str(tmp_path / "meerkat.toml"),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert parent.stdout is not None
+    node = int(await asyncio.wait_for(parent.stdout.readline(), 30))
+    try:
+        for _ in range(400):  # serving: the node is past its start-up
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", srv.admin)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("meerkat did not start: " + srv.output())
+        parent.kill()
+        await parent.wait()
+        for _ in range(200):
+            if not is_running(node):
+                break
+            await asyncio.sleep(0.05)
+        assert not is_running(node), "the node outlived the process that started it"
+    finally:
+        if is_running(node):
+            os.kill(node, signal.SIGKILL)
