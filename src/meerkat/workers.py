@@ -12,9 +12,11 @@ becomes a small supervisor:
    the workers; the workers find each other through the configured discovery, exactly as
    nodes on different machines do;
 3. it forwards SIGTERM/SIGINT to every worker and waits for them (SIGKILL after
-   `STOP_TIMEOUT`); a worker that exits on its own is restarted after a pause, unless it
-   failed right after starting (a configuration or port problem that a restart cannot fix):
-   then every worker is stopped and `meerkat` exits with an error.
+   `STOP_TIMEOUT`); a supervisor killed outright takes its workers along (the kernel sends
+   them SIGKILL, see `pdeathsig`), so they never keep serving unsupervised; a worker that
+   exits on its own is restarted after a pause, unless it failed right after starting (a
+   configuration or port problem that a restart cannot fix): then every worker is stopped
+   and `meerkat` exits with an error.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 from types import FrameType
 
 from .config import ServerConfig, cluster_secret, pool_settings
+from .pdeathsig import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,9 @@ class Supervisor:
 
     def spawn(self, index: int) -> None:
         env = {**os.environ, ENV: str(index)}
-        self.procs[index] = subprocess.Popen([sys.executable, "-m", "meerkat", *self.argv], env=env)
+        self.procs[index] = subprocess.Popen(
+            [sys.executable, "-m", "meerkat", *self.argv], env=env, preexec_fn=die_with_parent()
+        )
         self.started[index] = time.monotonic()
 
     def signal_all(self, sig: int) -> None:

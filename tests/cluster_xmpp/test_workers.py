@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from children import children_of, is_running
 from e2e.rawxmpp import RawClient
 from meerkat.db import DatabaseSettings
 
@@ -62,3 +67,23 @@ async def test_workers_share_the_client_port_and_form_one_cluster(group: Process
         await client.close()
     assert await sup.terminate() == 0
     assert sup.output().count("node_stopped") == 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+async def test_workers_die_with_a_supervisor_killed_outright(group: Processes) -> None:
+    """SIGKILL leaves the supervisor no time to stop its workers: the kernel kills them."""
+    sup = group.new("wk@localhost", workers=2)
+    text = (sup.workdir / "meerkat.toml").read_text()
+    (sup.workdir / "meerkat.toml").write_text(text.replace("create_schema = false", ""))
+    sup.start()
+    await sup.wait_started(banners=2)
+    assert sup.proc is not None
+    workers = children_of(sup.proc.pid)
+    assert len(workers) == 2, workers
+    os.kill(sup.proc.pid, signal.SIGKILL)  # the supervisor alone, not its process group
+    sup.proc.wait()
+    try:
+        await wait_for(lambda: not any(map(is_running, workers)), 10, what="the workers to die")
+    finally:  # `group.close()` only kills a supervisor that still runs
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sup.proc.pid, signal.SIGKILL)
