@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 from meerkat.cluster import Cluster, ClusterConfig, LinkConfig, ManualClock, MemoryNetwork, wire
 from meerkat.cluster.discovery import DiscoveryConfig, MemoryRegistry
@@ -159,6 +160,102 @@ class _WatchedWriter:
     def write(self, data: bytes) -> None:
         self._inner.write(data)
         self._watch(data)
+
+    @property
+    def transport(self) -> WriteBuffer:
+        return self._inner.transport
+
+    async def drain(self) -> None:
+        await self._inner.drain()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def wait_closed(self) -> None:
+        await self._inner.wait_closed()
+
+
+class LostReplies:
+    """A node's transport that loses its replies to chosen calls: the first `count` calls
+    it receives on `channel` whose payload satisfies `match` are handled, but their reply
+    frames never leave (as when the link they were sent on closes). `lost` counts them."""
+
+    def __init__(
+        self,
+        inner: Transport,
+        channel: str,
+        *,
+        count: int = 1,
+        match: Callable[[Any], bool] = lambda payload: True,
+    ) -> None:
+        self._inner = inner
+        self._channel = channel
+        self._match = match
+        self.remaining = count
+        self.lost = 0
+
+    async def listen(self, address: str, on_connection: InboundHandler) -> Listener:
+        return await self._inner.listen(address, lambda r, w: on_connection(*self._wrap(r, w)))
+
+    async def connect(self, address: str) -> tuple[ByteReader, ByteWriter]:
+        return self._wrap(*await self._inner.connect(address))
+
+    def _wrap(self, reader: ByteReader, writer: ByteWriter) -> tuple[ByteReader, ByteWriter]:
+        doomed: set[int] = set()
+        return _TappedReader(reader, self, doomed), _FilteredWriter(writer, self, doomed)
+
+    def _chosen(self, msg: Any) -> bool:
+        if (
+            self.remaining > 0
+            and isinstance(msg, list)
+            and len(msg) == 4
+            and msg[0] == "c"
+            and msg[2] == self._channel
+            and self._match(msg[3])
+        ):
+            self.remaining -= 1
+            return True
+        return False
+
+
+class _TappedReader:
+    """Reads through; notes the ids of the chosen calls among the frames read."""
+
+    def __init__(self, inner: ByteReader, lost: LostReplies, doomed: set[int]) -> None:
+        self._inner = inner
+        self._lost = lost
+        self._doomed = doomed
+        self._decoder = wire.FrameDecoder()
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self._inner.read(n)
+        self._decoder.feed(data)
+        for msg in self._decoder.messages():
+            if self._lost._chosen(msg):
+                self._doomed.add(msg[1])
+        return data
+
+
+class _FilteredWriter:
+    """Writes through, minus the reply frames to the noted calls."""
+
+    def __init__(self, inner: ByteWriter, lost: LostReplies, doomed: set[int]) -> None:
+        self._inner = inner
+        self._lost = lost
+        self._doomed = doomed
+        self._decoder = wire.FrameDecoder()
+
+    def write(self, data: bytes) -> None:
+        self._decoder.feed(data)
+        kept = []
+        for msg in self._decoder.messages():
+            if isinstance(msg, list) and len(msg) == 4 and msg[0] == "r" and msg[1] in self._doomed:
+                self._doomed.discard(msg[1])
+                self._lost.lost += 1
+            else:
+                kept.append(wire.encode(msg))
+        if kept:
+            self._inner.write(b"".join(kept))
 
     @property
     def transport(self) -> WriteBuffer:

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from cluster_harness import CrossedDials, Harness, advance, wait_for
+from cluster_harness import CrossedDials, Harness, LostReplies, advance, wait_for
 
 from meerkat.cluster import (
     Cluster,
@@ -101,6 +101,35 @@ async def test_call_times_out_by_the_clock(h: Harness) -> None:
     with pytest.raises(CallTimeout):
         await call
     never.cancel()
+
+
+async def test_a_call_to_the_local_node_times_out_by_the_clock(h: Harness) -> None:
+    (a,) = await h.nodes("a")
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    a.on_call("hang", lambda peer, payload: never)
+    call = asyncio.ensure_future(a.call("a", "hang", None, timeout=2.0))
+    await asyncio.sleep(0.01)
+    assert not call.done()
+    h.clock.advance(2.5)
+    with pytest.raises(CallTimeout, match="hang call to a got no reply in 2s"):
+        await asyncio.wait_for(call, 1.0)
+    assert never.cancelled()  # the handler's wait is withdrawn
+
+
+async def test_a_call_whose_reply_is_lost_fails_after_the_default_timeout(h: Harness) -> None:
+    a = await h.node("a")
+    lossy = LostReplies(h.net.transport("mem:b"), "echo")
+    b = await h.node("b", transport=lossy)
+    await h.connect_all(a, b)
+    b.on_call("echo", lambda peer, p: p)
+    call = asyncio.ensure_future(a.call("b", "echo", 1))
+    await wait_for(lambda: lossy.lost == 1)
+    await advance(h.clock, a.node.call_timeout - 1)
+    assert not call.done()
+    await advance(h.clock, 2)
+    with pytest.raises(CallTimeout, match="echo call to b got no reply in 10s"):
+        await asyncio.wait_for(call, 1.0)
+    assert await a.call("b", "echo", 2) == 2  # the link is fine: only that reply was lost
 
 
 async def test_sending_to_an_unconnected_node_raises_peer_unavailable(h: Harness) -> None:

@@ -5,7 +5,7 @@ new incarnation (its old incarnation is reported down before the new one is up).
 The node moves typed messages on named channels and knows nothing of XMPP:
 
     send(peer, channel, payload)          fire-and-forget, FIFO per peer
-    await call(peer, channel, payload)    request/response with a timeout
+    await call(peer, channel, payload)    request/response with a timeout (CallTimeout)
     on_send(channel, fn) / on_call(channel, fn)
     subscribe(fn) / events()              node up/down
 
@@ -474,7 +474,8 @@ class ClusterNode:
     async def call(
         self, peer: str | NodeId, channel: str, payload: Any, timeout: float | None = -1.0
     ) -> Any:
-        """Remote call; `timeout` None waits until the peer goes down (-1: default)."""
+        """Call `peer` (or this node); CallTimeout after `timeout` s (-1: `call_timeout`;
+        None: wait until the peer goes down)."""
         if timeout is not None and timeout < 0:
             timeout = self.call_timeout
         name = peer.name if isinstance(peer, NodeId) else peer
@@ -483,7 +484,12 @@ class ClusterNode:
             if handler is None:
                 raise RemoteError(f"unknown_channel {channel}")
             result = handler(self.id, payload)
-            return await result if inspect.isawaitable(result) else result
+            if not inspect.isawaitable(result):
+                return result
+            try:  # bounded like a remote call: a local lock queue can wait on a lost reply
+                return await with_timeout(self.clock, result, timeout)
+            except TimeoutError:
+                raise _no_reply(channel, name, timeout) from None
         link = self._link_to(peer)
         call_id = next(self._call_ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -492,7 +498,7 @@ class ClusterNode:
             link.send_nowait(["c", call_id, channel, payload])
             return await with_timeout(self.clock, fut, timeout)
         except TimeoutError:
-            raise CallTimeout(f"{channel} call to {name} timed out") from None
+            raise _no_reply(channel, name, timeout) from None
         except LinkClosed as exc:
             raise PeerUnavailable(str(exc)) from exc
         finally:
@@ -572,3 +578,7 @@ class ClusterNode:
             pass
         except (TypeError, ClusterError) as exc:
             link.send_nowait(["r", call_id, False, f"unencodable reply: {exc}"])
+
+
+def _no_reply(channel: str, peer: str, timeout: float | None) -> CallTimeout:
+    return CallTimeout(f"{channel} call to {peer} got no reply in {timeout:g}s")
