@@ -6,10 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from cluster_harness import Harness, wait_for
+from cluster_harness import Harness, LostReplies, advance, wait_for
 
 from meerkat.cluster import Cluster, DownInfo, JoinError, NodeId, RemoteError, keep_greater
+from meerkat.cluster.errors import CallTimeout
 from meerkat.cluster.join import resolve_conflicts
+from meerkat.cluster.lock import ACQUIRE_ATTEMPTS
 from meerkat.cluster.store import Row
 
 
@@ -224,6 +226,83 @@ async def test_join_lock_is_released_when_its_holder_goes_down(h: Harness) -> No
     a.create_table("t")
     b.create_table("t")
     assert await a.tables.join("t", b.id) == "joined"
+
+
+def lose_lock_grants(h: Harness, name: str, count: int) -> LostReplies:
+    """`name`'s transport: its replies to the first `count` lock acquires never leave."""
+    return LostReplies(
+        h.net.transport(f"mem:{name}"), "cets_lock", count=count, match=lambda p: p[0] == "acquire"
+    )
+
+
+async def test_a_lock_acquire_whose_reply_is_lost_is_asked_again_and_granted(
+    h: Harness,
+) -> None:
+    lossy = lose_lock_grants(h, "a", 1)
+    a = await h.node("a", transport=lossy)
+    b = await h.node("b")
+    await h.connect_all(a, b)
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with b.tables.lock.hold() as locked:
+            assert locked == [a.id, b.id]
+            entered.set()
+            await release.wait()
+
+    holder = asyncio.ensure_future(hold())
+    await wait_for(lambda: lossy.lost == 1)
+    assert a.tables.lock.holder == b.id and not entered.is_set()  # granted, b never heard
+    await wait_for(entered.is_set, clock=h.clock, step=0.5)  # b asks again, same token
+    assert b.node.clock.monotonic() <= b.node.call_timeout + 1
+    release.set()
+    await holder
+    await wait_for(lambda: a.tables.lock.holder is None and b.tables.lock.holder is None)
+    assert not a.tables.lock._queue
+
+
+async def test_a_lock_acquire_never_answered_fails_and_leaves_no_lock_held(h: Harness) -> None:
+    lossy = lose_lock_grants(h, "a", ACQUIRE_ATTEMPTS)
+    a = await h.node("a", transport=lossy)
+    b = await h.node("b")
+    await h.connect_all(a, b)
+
+    async def hold() -> None:
+        async with b.tables.lock.hold():
+            raise AssertionError("the lock was never granted to b")
+
+    holder = asyncio.ensure_future(hold())
+    await wait_for(holder.done, clock=h.clock, step=0.5)
+    with pytest.raises(CallTimeout, match="cluster lock on a: no grant after 3 attempts"):
+        await holder
+    assert h.clock.monotonic() <= ACQUIRE_ATTEMPTS * b.node.call_timeout + 1
+    await wait_for(lambda: a.tables.lock.holder is None)  # b's release reached a
+    a.create_table("t")
+    b.create_table("t")
+    assert await a.tables.join("t", b.id) == "joined"
+
+
+async def test_a_lost_lock_grant_does_not_block_the_next_joins(h: Harness) -> None:
+    """The discovery join flake's wedge, with the reply lost on a link that stays up:
+    the first grant n0 sends never arrives. Its requester asks again and joins; every
+    later join gets the lock and the three nodes end in one segment."""
+    lossy = lose_lock_grants(h, "n0", 1)
+    n0 = await h.node("n0", transport=lossy, discovery=True)
+    others = [await h.node(n, discovery=True) for n in ("n1", "n2")]
+    clusters = [n0, *others]
+    for c in clusters:
+        c.create_table("session")
+    names = ["n0", "n1", "n2"]
+    await wait_for(
+        lambda: all(c.table("session").nodes() == names for c in clusters),
+        clock=h.clock,
+        step=0.5,
+        timeout=20,
+    )
+    assert lossy.lost == 1
+    await advance(h.clock, 1.0)
+    assert all(c.tables.lock.holder is None for c in clusters)
 
 
 async def test_dump_arriving_without_the_matching_pause_is_ignored(h: Harness) -> None:
