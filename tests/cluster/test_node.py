@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -233,12 +234,14 @@ async def _dial_both_ways(h: Harness) -> None:
 
 
 async def test_a_dial_crossing_an_accepted_link_gives_way_and_nothing_sent_is_lost(
-    h: Harness,
+    h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     """a accepts b's dial and only then, before that link is active, learns that its own
     dial reached b too. Both links used to come up; each node closed one, and what had been
     sent on it was lost with no node-down to fail the caller (the discovery join flake: a
-    lock grant's reply vanished and every join waited on that lock)."""
+    lock grant's reply vanished and every join waited on that lock). The dial that gives
+    way is normal operation: b, which accepted it, logs no warning."""
+    caplog.set_level(logging.INFO, logger="meerkat.cluster")
     crossed = CrossedDials(h.net.transport("mem:a"))
     a = await h.node("a", transport=crossed)
     b = await h.node("b")
@@ -258,6 +261,8 @@ async def test_a_dial_crossing_an_accepted_link_gives_way_and_nothing_sent_is_lo
     await wait_for(lambda: got == {"a": ["hello from b"], "b": ["hello from a"]}, timeout=1.0)
     assert await a.call("b", "echo", 1) == 1
     assert await b.call("a", "echo", 2) == 2
+    assert any("cluster_link_abandoned node=b" in r.getMessage() for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_a_connection_arriving_as_the_node_stops_is_closed(h: Harness) -> None:

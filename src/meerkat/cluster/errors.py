@@ -31,6 +31,11 @@ class HandshakeRejected(HandshakeError):
         self.reason = reason
 
 
+class HandshakeAbandoned(HandshakeError):
+    """The dialing peer closed the connection after our hello, before its proof: it gave
+    way to a link between us that already exists (or stopped). Not a refusal."""
+
+
 class LinkClosed(ClusterError):
     """The link is closed; nothing more can be sent on it."""
 

@@ -31,7 +31,14 @@ from typing import Any, Protocol
 
 from . import wire
 from .clock import Clock, with_timeout
-from .errors import ClusterError, HandshakeError, HandshakeRejected, LinkClosed, ProtocolError
+from .errors import (
+    ClusterError,
+    HandshakeAbandoned,
+    HandshakeError,
+    HandshakeRejected,
+    LinkClosed,
+    ProtocolError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +277,11 @@ async def establish(
             if not ok:
                 data = await reader.read(65536)
                 if not data:
+                    if not outbound and hs.state is wire.HandshakeState.AWAIT_PROOF:
+                        raise HandshakeAbandoned(
+                            f"{hs.peer.node if hs.peer else '?'} closed the connection"
+                            " during handshake, before its proof (its dial gave way)"
+                        )
                     raise HandshakeError("connection closed during handshake")
                 decoder.feed(data)
                 continue

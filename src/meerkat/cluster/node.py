@@ -43,6 +43,7 @@ from .clock import Clock, SystemClock, with_timeout
 from .errors import (
     CallTimeout,
     ClusterError,
+    HandshakeAbandoned,
     HandshakeRejected,
     LinkClosed,
     PeerUnavailable,
@@ -360,6 +361,8 @@ class ClusterNode:
             )
         except HandshakeRejected as exc:
             log.debug("cluster_link_rejected reason=%s", exc.reason)
+        except HandshakeAbandoned as exc:  # normal: a crossing dial gave way to ours
+            log.info("cluster_link_abandoned node=%s error=%s", self.name, exc)
         except (ProtocolError, TimeoutError) as exc:
             log.warning("cluster_link_refused node=%s error=%s", self.name, exc)
         except (ConnectionError, OSError) as exc:
