@@ -6,7 +6,10 @@ zeroes the counters once it listens and has done one unmeasured login pass, runs
 scenario, dumps the counters and prints Ir per login (or per delivered message). The users
 must exist: run `measure.py --setup` once with the same `LOGIN_CPU_PORT`.
 With `--workers N` the supervisor and its N workers all run under callgrind
-(`--trace-children=yes`) and the count is their sum.
+(`--trace-children=yes`) and the count is their sum. `--src DIR` runs the server from another
+source tree (e.g. `git archive` of a commit, so that editing this checkout during a run changes
+nothing); `--duration` sets the messages window (two durations give the marginal cost of a
+message, free of the logins in the window).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ def main() -> int:
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--label", default="")
     p.add_argument("--workers", type=int, default=1, help="general.workers of the server")
+    p.add_argument("--duration", type=int, default=10, help="seconds of messages (messages)")
+    p.add_argument("--src", default="", help="run the server from this src/ (e.g. a git archive)")
     opts = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     for old in glob.glob(str(OUT / "callgrind.out.*")):
@@ -84,8 +89,11 @@ def main() -> int:
         "--config",
         str(place.config(opts.workers)),
     ]
+    env = dict(os.environ)
+    if opts.src:  # a plain path entry: PYTHONPATH comes before the editable install
+        env["PYTHONPATH"] = opts.src
     with open(OUT / "server.log", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         if not wait_port(place.PORT, 300 * opts.workers):
             raise SystemExit("server did not start")
@@ -145,7 +153,7 @@ def main() -> int:
                     "--pairs",
                     "20",
                     "--duration",
-                    "10",
+                    str(opts.duration),
                     "--window",
                     "5",
                     "--warmup",
@@ -170,6 +178,8 @@ def main() -> int:
         "scenario": opts.scenario,
         "workers": opts.workers,
         "count": count,
+        **({"duration": opts.duration} if opts.scenario == "messages" else {}),
+        **({"src": opts.src} if opts.src else {}),
         "ir": ir,
         "ir_per_op": round(ir / count) if count else None,
     }
