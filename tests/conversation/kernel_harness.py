@@ -135,6 +135,8 @@ class Client:
         self.kicked: str | None = None
         self.close_request: str | None = None
         self.connected = True
+        self.client_stanzas = 0
+        """As `C2SSession.client_stanzas`: stanzas `say` ran USER_SEND_PACKET for."""
 
     # -- ClientSession -------------------------------------------------------------------------
     @property
@@ -207,6 +209,7 @@ class Client:
                   origin_sid=self.sid)  # fmt: skip
         hooks = self.server.hooks
         params = {"session": self}
+        self.client_stanzas += 1
         if await hooks.run(USER_SEND_PACKET, HOST, acc, params):
             return
         if await hooks.run(_SEND_HOOKS[el.name], HOST, acc, params):

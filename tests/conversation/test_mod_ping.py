@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from kernel_harness import Client, Server, assert_same, wait_for
 
+from meerkat.core.hooks import USER_SEND_PACKET
 from meerkat.modules.ping import PingConfig, PingModule
 
 PING = '<ping xmlns="urn:xmpp:ping"/>'
@@ -113,5 +114,31 @@ async def test_an_unanswered_ping_is_given_its_whole_timeout() -> None:
         await wait_for(lambda: alice.kicked is not None)
         assert asyncio.get_running_loop().time() - pinged >= 0.29
         assert alice.kicked == "connection-timeout"
+    finally:
+        await server.stop()
+
+
+async def test_the_module_adds_no_handler_to_the_stanzas_a_client_sends(server: Server) -> None:
+    # Activity is read from the session's counter by the sweeper (issue 6: per-stanza cost).
+    assert not server.hooks.has_handlers(USER_SEND_PACKET, "localhost")
+
+
+async def test_a_busy_client_resumed_on_this_node_is_not_pinged() -> None:
+    server = await started(PingConfig(ping_interval=0.2, ping_req_timeout=0.05))
+    try:
+        alice = await server.login("alice")
+        # A resumption keeps the sid and swaps the session behind it (C2SSession.take_over):
+        # the new session's stanzas are what counts from then on.
+        resumed = Client(server, alice.jid)
+        resumed._record = alice.record
+        alice.connected = False
+        await server.sessions.open(alice.record, resumed)
+        for _ in range(4):  # the old session's count never moves again
+            await resumed.say("<message to='localhost'/>")
+            await asyncio.sleep(0.05)
+        for _ in range(6):
+            await resumed.say("<message to='localhost'/>")
+            await asyncio.sleep(0.05)  # never 0.2 s of silence on the new connection
+        assert pings(resumed) == [] and pings(alice) == []
     finally:
         await server.stop()

@@ -220,6 +220,20 @@ async def test_whitespace_keepalives_keep_the_session_going(node: Node) -> None:
     await client.close()
 
 
+async def test_a_session_counts_the_stanzas_its_client_sends_for_mod_ping(node: Node) -> None:
+    client = await logged_in(node.c2s_port(0), "alice", "desk")
+    [record] = node.sessions.all_sessions()
+    session = node.sessions.local_handle(record.sid)
+    before = session.client_stanzas  # type: ignore[union-attr]
+    client.send(" ")  # whitespace and the legacy session request never reached the hooks
+    client.send(f"<iq type='set' id='s1'><session xmlns='{ns.SESSION}'/></iq>")
+    client.send("<message to='bob@localhost'><body>hi</body></message>")
+    client.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+    await client.expect(lambda e: e.attrs.get("id") == "p1")
+    assert session.client_stanzas == before + 2  # type: ignore[union-attr]
+    await client.close()
+
+
 async def test_the_traffic_shaper_slows_a_client_that_sends_too_fast(
     start_node: NodeFactory,
 ) -> None:

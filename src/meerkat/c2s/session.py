@@ -194,6 +194,7 @@ class C2SSession:
     # Slots: one of these lives as long as its connection (a dict would be ~1 KiB more each).
     __slots__ = (
         "_chunk_done",
+        "_client_stanzas",
         "_close_request",
         "_detach_for",
         "_handed_over",
@@ -267,6 +268,7 @@ class C2SSession:
         self._handed_over = False
         self._input_seen = False
         """Input arrived since the last `idle_tick` (the hibernation sweep)."""
+        self._client_stanzas = 0
         self.auth = Authenticator(self)
 
     # -- ClientSession (what hooks see) ---------------------------------------------------
@@ -307,6 +309,10 @@ class C2SSession:
     @property
     def peer(self) -> tuple[str, int]:
         return self.transport.peer
+
+    @property
+    def client_stanzas(self) -> int:
+        return self._client_stanzas
 
     def state(self, module: str) -> dict[str, Any]:
         return self._mod_state.setdefault(module, {})
@@ -960,7 +966,10 @@ class C2SSession:
         )
         hooks = self.node.hooks
         params = self._params
-        if await hooks.run(USER_SEND_PACKET, self.host, acc, params):
+        self._client_stanzas += 1
+        if hooks.has_handlers(USER_SEND_PACKET, self.host) and await hooks.run(
+            USER_SEND_PACKET, self.host, acc, params
+        ):
             return
         if await hooks.run(_SEND_HOOKS[name], self.host, acc, params):
             return

@@ -48,6 +48,13 @@ class ClientSession(Protocol):
         """The client's IP address and port."""
         ...
 
+    @property
+    def client_stanzas(self) -> int:
+        """How many stanzas the client has sent into USER_SEND_PACKET so far: a counter that
+        only grows, so that a module can tell whether the client was active between two looks
+        (mod_ping) without a handler on every stanza."""
+        ...
+
     def state(self, module: str) -> dict[str, Any]:
         """Mutable per-module state for this session (created empty on first use)."""
         ...
