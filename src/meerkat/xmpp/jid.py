@@ -4,6 +4,13 @@ The localpart is enforced with the PRECIS UsernameCaseMapped profile (so it comp
 case-insensitively), the resourcepart with OpaqueString, and the domainpart is lower-cased and
 NFC-normalised with the structural checks of RFC 7622 §3.2. Normalisation is cached because the
 same few thousand JIDs recur on every stanza.
+
+Printable ASCII, what nearly every username and resource is, skips the PRECIS library: each
+such character is PVALID in both classes and none has a width, normalisation or bidi
+mapping, so the localpart profile only lower-cases it and the resourcepart profile leaves it
+as it is (space is the one difference: allowed in resources, not in localparts). The
+library's pure-Python rules cost more than the rest of a login's JID handling, and a first
+login of a user is always a cache miss (tests compare both paths character by character).
 """
 
 from __future__ import annotations
@@ -97,11 +104,27 @@ def _parse(text: str) -> Jid:
     )
 
 
+def enforce_username(text: str) -> str:
+    """PRECIS UsernameCaseMapped (RFC 8265 §3.3) of `text`; UnicodeError when disallowed."""
+    if text.isascii() and text.isprintable() and text and " " not in text:
+        return text.lower()
+    result: str = _USERNAME.enforce(text)
+    return result
+
+
+def enforce_opaque(text: str) -> str:
+    """PRECIS OpaqueString (RFC 8265 §4.2) of `text`; UnicodeError when disallowed."""
+    if text.isascii() and text.isprintable() and text:
+        return text
+    result: str = _OPAQUE.enforce(text)
+    return result
+
+
 @lru_cache(maxsize=65536)
 def prep_local(local: str) -> str:
     """Enforce the localpart profile (RFC 7622 §3.3)."""
     try:
-        result: str = _USERNAME.enforce(local)
+        result = enforce_username(local)
     except UnicodeError as exc:
         raise JidError(f"invalid localpart: {exc}") from None
     if _FORBIDDEN_LOCAL.intersection(result):
@@ -135,7 +158,7 @@ def prep_domain(domain: str) -> str:
 def prep_resource(resource: str) -> str:
     """Enforce the resourcepart profile (RFC 7622 §3.4)."""
     try:
-        result: str = _OPAQUE.enforce(resource)
+        result = enforce_opaque(resource)
     except UnicodeError as exc:
         raise JidError(f"invalid resourcepart: {exc}") from None
     if len(result.encode()) > MAX_PART_BYTES:
