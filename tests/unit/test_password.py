@@ -130,6 +130,11 @@ def test_columns_decide_the_format_unambiguously() -> None:
         "==MULTI_SCRAM==,99999999999999999,===SHA1===AA==|AA==|AA==",
         "==SCRAM==,a,b,c",
         "==SCRAM==,AA==,AA==,AA==,1",
+        # base64 is strict: keys of the right length, a salt that is not quite base64
+        *(
+            f"==MULTI_SCRAM==,64,===SHA1==={salt}|{'A' * 27}=|{'A' * 27}="
+            for salt in ("AA==\n", "A A=", "A\u00c5==", "A===", "AA=A", "AA")
+        ),
     ],
 )
 def test_malformed_records_raise_invalid_record(text: str) -> None:
