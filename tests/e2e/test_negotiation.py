@@ -134,6 +134,31 @@ async def test_plain_is_not_offered_without_tls(start_node: NodeFactory) -> None
     await client.close()
 
 
+async def test_the_mechanisms_a_connection_may_use_follow_its_own_tls_state(
+    start_node: NodeFactory,
+) -> None:
+    # The offered list is computed once per kind of connection: each kind must get its own.
+    port = free_port()
+    node = await start_node(
+        listen={"c2s": [{"port": port, "ip_address": "127.0.0.1", "tls": {"mode": "starttls"}}]}
+    )
+    for _ in range(2):
+        clear = await RawClient.connect(node.c2s_port(0))
+        offered = mechanisms(await clear.open_stream())
+        assert "PLAIN" not in offered and "SCRAM-SHA-256-PLUS" not in offered
+        clear.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>AGFsaWNlAHNlY3JldA==</auth>")
+        failure = await clear.expect("failure")
+        assert failure.find("invalid-mechanism") is not None
+        await clear.close()
+        secure = await RawClient.connect(node.c2s_port(0))
+        await secure.open_stream()
+        offered = mechanisms(await secure.starttls())
+        assert "PLAIN" in offered and "SCRAM-SHA-256-PLUS" in offered
+        secure.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>AGFsaWNlAHNlY3JldA==</auth>")
+        assert (await secure.expect("success")).name == "success"
+        await secure.close()
+
+
 @pytest.mark.parametrize("user", ["alice", "nobody"])
 async def test_wrong_password_and_unknown_user_fail_alike(node: Node, user: str) -> None:
     client = await RawClient.connect(node.c2s_port(1), direct_tls=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..auth.fast_tokens import TokenAttempt, TokenResult
@@ -56,13 +57,13 @@ class Authenticator:
         self._failures = 0
 
     # -- features -----------------------------------------------------------------------------
-    def mechanisms(self) -> list[str]:
+    def mechanisms(self) -> tuple[str, ...]:
         s = self.s
-        return offered_mechanisms(
+        return _offered(
             s.settings.mechanisms,
-            tls=s.transport.secure,
-            channel_bindings=list(s.transport.channel_bindings()),
-            scram_hashes=s.settings.scram_hashes,
+            s.transport.secure,
+            tuple(s.transport.channel_bindings()),
+            s.settings.scram_hashes,
         )
 
     async def pre_auth_features(self) -> list[Element]:
@@ -271,3 +272,19 @@ class Authenticator:
             BIND2_ENABLE_FEATURES, s.host, bind, {"session": s, "results": results}
         )
         return sasl2.bound(results)
+
+
+# The mechanisms offered depend only on these values, which a node has a handful of
+# combinations of: computed once each, not twice per login.
+@lru_cache(maxsize=64)
+def _offered(
+    configured: tuple[str, ...],
+    tls: bool,
+    bindings: tuple[str, ...],
+    scram_hashes: frozenset[str] | None,
+) -> tuple[str, ...]:
+    return tuple(
+        offered_mechanisms(
+            configured, tls=tls, channel_bindings=bindings, scram_hashes=scram_hashes
+        )
+    )

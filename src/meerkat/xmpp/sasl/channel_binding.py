@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Mapping
+from functools import lru_cache
 
 __all__ = [
     "TLS_EXPORTER",
@@ -84,8 +85,12 @@ def tls_exporter_data(exporter: bytes) -> bytes:
     return exporter
 
 
+@lru_cache(maxsize=16)
 def tls_server_end_point_data(certificate_der: bytes) -> bytes:
-    """Channel-binding data for `tls-server-end-point`: hash of the server certificate."""
+    """Channel-binding data for `tls-server-end-point`: hash of the server certificate.
+
+    Cached: a listener has one certificate, and every TLS connection asks (a DER walk in
+    Python and a hash of the whole certificate)."""
     return hashlib.new(certificate_signature_hash(certificate_der), certificate_der).digest()
 
 
