@@ -7,7 +7,8 @@ readers both trying to upgrade (which SQLite reports as an immediate SQLITE_BUSY
 
 Every statement is one trip to the connection's thread (a future, a queue put, a wake-up of
 the event loop): `execute` runs the statement, reads the row count and closes the cursor in
-that one trip, where aiosqlite's `Cursor` API needs two.
+that one trip, where aiosqlite's `Cursor` API needs two; `fetchall` likewise, without the
+awaitable result object aiosqlite's `execute_fetchall` wraps around that trip.
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ def _rowcount(conn: sqlite3.Connection, sql: str, params: Params) -> int:
     cursor = conn.execute(sql, params)
     try:
         return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
+    """Run one query on the connection's own thread; its rows (tuples: no row factory)."""
+    cursor = conn.execute(sql, params)
+    try:
+        rows: list[Row] = cursor.fetchall()
+        return rows
     finally:
         cursor.close()
 
@@ -90,10 +101,12 @@ class SqliteConnection:
 
     async def fetchall(self, sql: str, params: Params) -> list[Row]:
         try:
-            rows = await self._conn.execute_fetchall(sql, params)
+            rows: list[Row] = await self._conn._execute(  # type: ignore[no-untyped-call]
+                _rows, self._conn._conn, sql, params
+            )
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
-        return [tuple(row) for row in rows]
+        return rows
 
     async def insert_id(self, sql: str, params: Params, id_column: str) -> int:
         rows = await self.fetchall(f"{sql} RETURNING {id_column}", params)
