@@ -315,7 +315,11 @@ class C2SSession:
         return self._client_stanzas
 
     def state(self, module: str) -> dict[str, Any]:
-        return self._mod_state.setdefault(module, {})
+        # Not setdefault(module, {}): that builds a dict on every call (several per stanza).
+        state = self._mod_state.get(module)
+        if state is None:
+            state = self._mod_state[module] = {}
+        return state
 
     def send(self, element: Element) -> None:
         """Queue an element for the client, written when the current step ends through

@@ -227,7 +227,7 @@ class HookRegistry:
 
     def __init__(self, *, reraise: bool = False) -> None:
         self._chains: dict[tuple[str, str | None], list[_Entry]] = {}
-        self._merged: dict[tuple[str, str | None], list[_Entry]] = {}
+        self._merged: dict[tuple[str, str | None], tuple[Handler, ...]] = {}
         """(hook, host type) -> its handlers and the all-hosts ones, in order (built on use,
         dropped on every change): the stanza path runs several hooks per stanza."""
         self._reraise = reraise
@@ -260,35 +260,33 @@ class HookRegistry:
         self._merged.clear()
 
     def has_handlers(self, hook: Hook, host_type: str | None) -> bool:
-        return bool(self._chain(hook, host_type))
-
-    def _chain(self, hook: Hook, host_type: str | None) -> list[_Entry]:
-        key = (hook.name, host_type)
-        chain = self._merged.get(key)
+        chain = self._merged.get((hook.name, host_type))
         if chain is None:
-            chain = self._merged[key] = self._merge(hook, host_type)
-        return chain
+            chain = self._merge(hook, host_type)
+        return bool(chain)
 
-    def _merge(self, hook: Hook, host_type: str | None) -> list[_Entry]:
+    def _merge(self, hook: Hook, host_type: str | None) -> tuple[Handler, ...]:
+        """The handlers to run, in order: the host type's and the all-hosts ones (cached)."""
         specific = self._chains.get((hook.name, host_type), [])
         general = self._chains.get((hook.name, None), []) if host_type is not None else []
-        if not general:
-            return specific
-        if not specific:
-            return general
-        return sorted(specific + general, key=lambda e: e.priority)
+        entries = sorted(specific + general, key=lambda e: e.priority) if general else specific
+        chain = self._merged[(hook.name, host_type)] = tuple(e.handler for e in entries)
+        return chain
 
     async def run(
         self, hook: Hook, host_type: str | None, acc: Any, params: dict[str, Any] | None = None
     ) -> bool:
         """Run the chain; return True when a handler stopped it."""
-        chain = self._chain(hook, host_type)
+        # Several hooks run per stanza: the cached chain is looked up inline.
+        chain = self._merged.get((hook.name, host_type))
+        if chain is None:
+            chain = self._merge(hook, host_type)
         if not chain:
             return False
         p = params if params is not None else {}
-        for entry in chain:
+        for handler in chain:
             try:
-                result = await entry.handler(acc, p)
+                result = await handler(acc, p)
             except Exception:
                 if self._reraise:
                     raise
