@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from meerkat.cluster import DownInfo, LeaderOpFailed, NodeId, PeerUnavailable
 from meerkat.cluster.errors import ClusterError
-from meerkat.cluster.store import LocalStore, sort_key
+from meerkat.cluster.store import LocalStore, check_key, sort_key
 
 
 def test_keys_of_mixed_types_have_one_total_order() -> None:
@@ -45,6 +45,18 @@ def test_prefix_match_returns_rows_in_key_order() -> None:
     ]
     s.delete(("h", "bob", "r1", 3))
     assert [k for k, _ in s.prefix(("h", "bob", "r1"))] == []
+
+
+@pytest.mark.parametrize("bad", [("a", 1.5), ("a", None), (True,), ("a", ("b",))])
+def test_keys_and_prefixes_with_other_part_types_are_refused(bad: tuple[Any, ...]) -> None:
+    s = LocalStore()
+    s.insert(("a", "b"), None)
+    with pytest.raises(TypeError):
+        check_key(bad)
+    with pytest.raises(TypeError):
+        list(s.prefix(bad))
+    with pytest.raises(TypeError):
+        sort_key(bad)
 
 
 @settings(max_examples=200, deadline=None)

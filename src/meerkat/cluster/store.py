@@ -32,8 +32,8 @@ _RANK = {int: 0, bytes: 1, str: 2}
 
 def sort_key(key: Key) -> tuple[tuple[int, KeyPart], ...]:
     """The cluster-wide total order of keys."""
-    try:
-        return tuple((_RANK[type(part)], part) for part in key)
+    try:  # a list comprehension: half the cost of a generator for these few parts
+        return tuple([(_RANK[type(part)], part) for part in key])
     except KeyError:
         raise TypeError(f"key parts must be str, int or bytes: {key!r}") from None
 
@@ -41,8 +41,15 @@ def sort_key(key: Key) -> tuple[tuple[int, KeyPart], ...]:
 def check_key(key: Any) -> Key:
     if not isinstance(key, tuple) or not key:
         raise TypeError(f"table keys are non-empty tuples, got {key!r}")
-    sort_key(key)
+    _check_parts(key)
     return key
+
+
+def _check_parts(key: Key) -> None:
+    """The TypeError `sort_key` would raise, without building the sort key."""
+    for part in key:
+        if type(part) not in _RANK:
+            raise TypeError(f"key parts must be str, int or bytes: {key!r}")
 
 
 class LocalStore:
@@ -138,7 +145,7 @@ class LocalStore:
         prefix = tuple(prefix)
         keys = self._prefix_index(len(prefix)).get(prefix)
         if not keys:
-            sort_key(prefix)  # a TypeError for a bad prefix, as for a bad key
+            _check_parts(prefix)  # a TypeError for a bad prefix, as for a bad key
             return
         for key in list(keys):  # a caller may change the table while iterating
             for value in self._rows[key]:
