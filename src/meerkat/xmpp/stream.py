@@ -55,8 +55,13 @@ def _split(name: str) -> tuple[str, str]:
 
 
 def _attrs(raw: dict[str, str]) -> dict[str, str]:
-    if not raw:
-        return {}
+    """Attribute names as `Element` keeps them. expat hands each element a dict of its own:
+    without namespaced attributes (nearly always) it is used as it is."""
+    for key in raw:
+        if " " in key:
+            break
+    else:
+        return raw
     out: dict[str, str] = {}
     for key, value in raw.items():
         if " " in key:
@@ -201,15 +206,22 @@ class XmlStream:
         raise StreamError("restricted-xml", "external entities are not allowed")
 
     def _on_ns_decl(self, prefix: str | None, uri: str | None) -> None:
+        # Only the root's declarations matter; the handler is removed once the root started.
         if not self._stack and not self._opened:
             self._root_decls.append((prefix, uri or ""))
             if prefix is None:
                 self._default_ns = uri or ""
 
     def _on_start(self, name: str, attrs: dict[str, str]) -> None:
-        uri, local = _split(name)
+        uri, sep, local = name.rpartition(" ")
+        if not sep:
+            uri, local = "", name
         level = len(self._stack)
+        parser = self._parser
+        assert parser is not None  # expat calls back from inside `feed`
         if level == 0:
+            # Declarations inside the stream are of no interest: stop hearing about them.
+            parser.StartNamespaceDeclHandler = None
             if self._opened:  # a replayed root (`_revive`): the stream was opened before
                 self._stack.append(Element(local, uri))
                 return
@@ -224,8 +236,6 @@ class XmlStream:
             self._events.append(StreamOpened(_attrs(attrs), self._default_ns))
             self._stack.append(Element(local, uri))
             return
-        parser = self._parser
-        assert parser is not None  # expat calls back from inside `feed`
         if level == 1:
             self._stanza_start = parser.CurrentByteIndex
             if self.framed and uri == ns.WEBSOCKET and local in ("open", "close"):
