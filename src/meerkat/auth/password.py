@@ -223,7 +223,7 @@ def _parse_multi(text: str) -> ScramRecord:
         fields = entry[10:].split("|")
         if h is None or len(fields) != 3 or h.name in credentials:
             raise InvalidRecord("invalid hash entry in password record")
-        salt, stored, server = (_unb64(f) for f in fields)
+        salt, stored, server = map(_unb64, fields)
         if len(stored) != h.digest_size or len(server) != h.digest_size:
             raise InvalidRecord(f"wrong key length for {h.name}")
         credentials[h.name] = ScramCredentials(salt, iterations, stored, server)
@@ -236,7 +236,7 @@ def _parse_legacy(text: str) -> ScramRecord:
     fields = text.split(",")
     if len(fields) != 5:
         raise InvalidRecord("invalid legacy SCRAM record")
-    stored, server, salt = (_unb64(f) for f in fields[1:4])
+    stored, server, salt = map(_unb64, fields[1:4])
     iterations = _iterations(fields[4])
     if len(stored) != crypto.SHA1.digest_size or len(server) != crypto.SHA1.digest_size:
         raise InvalidRecord("wrong key length in legacy SCRAM record")

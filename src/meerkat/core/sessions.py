@@ -236,7 +236,10 @@ class SessionManager:
             info.pop(PRESENCE_INFO, None)
         else:
             info[PRESENCE_INFO] = presence.to_string(ns.CLIENT)
-        return await self.update(record, priority=priority, info=info)
+        # A new record by hand, not `update`'s generic dataclasses.replace (once per presence).
+        new = SessionRecord(record.sid, record.jid, record.node, priority, info)
+        await self.table.put(new)
+        return new
 
     async def _kick(self, record: SessionRecord, condition: str, text: str | None = None) -> None:
         handle = self._handles.pop(record.sid, None)
