@@ -16,7 +16,6 @@ follow ``<success/>``; the session holds every `send` request until it is writte
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -181,6 +180,7 @@ class Authenticator:
             s.node.mock_secret,
             verify_token=self._verify_token if s.transport.secure else None,
             user_agent_id=user_agent_id,
+            random=s.node.random,
         )
 
     async def _verify_token(self, attempt: TokenAttempt) -> TokenResult | None:
@@ -265,7 +265,8 @@ class Authenticator:
         bind = request.bind
         assert bind is not None
         tag = bind.find_text("tag", ns.BIND2)
-        resource = sasl2.bind2_resource(jid.bare, tag, request.user_agent_id, secrets.token_hex(8))
+        fallback = s.node.random(8).hex()
+        resource = sasl2.bind2_resource(jid.bare, tag, request.user_agent_id, fallback)
         await s.open_session(jid.bare.with_resource(resource))
         results: list[Element] = []
         await s.node.hooks.run(

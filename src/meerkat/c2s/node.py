@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,38 @@ from .throttle import AuthThrottle
 
 AccessCheck = Callable[[str, Jid, str], "str | int"]
 """(rule name, user JID, client IP) -> the rule's value ("allow", "deny", a shaper, a number)."""
+
+
+class RandomPool:
+    """Random bytes from the kernel's CSPRNG (`os.urandom`), fetched `size` bytes at a time.
+
+    A login needs four random tokens (three stream ids and a SCRAM nonce); fetched one by
+    one they were four system calls, each releasing the GIL. Every byte is handed out once.
+    Used from the event loop's thread only. A forked child empties its copy, so parent and
+    child never hand out the same bytes."""
+
+    __slots__ = ("__weakref__", "_buf", "_pos", "_size")
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._buf = b""
+        self._pos = 0
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget(ref))
+
+    def __call__(self, n: int) -> bytes:
+        """`n` fresh random bytes."""
+        pos, end = self._pos, self._pos + n
+        if end > len(self._buf):
+            self._buf, pos, end = os.urandom(max(self._size, n)), 0, n
+        self._pos = end
+        return self._buf[pos:end]
+
+
+def _forget(ref: weakref.ref[RandomPool]) -> None:
+    pool = ref()
+    if pool is not None:
+        pool._buf, pool._pos = b"", 0
 
 
 def allow_all(rule: str, jid: Jid, ip: str) -> str | int:
@@ -37,6 +71,8 @@ class C2SNode:
     throttle: AuthThrottle = field(default_factory=AuthThrottle)
     mock_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Key for the fake SCRAM credentials of unknown users (stable for the node's life)."""
+    random: Callable[[int], bytes] = field(default_factory=RandomPool)
+    """n -> n random bytes (stream ids, SCRAM nonces, generated resources)."""
     access: AccessCheck = allow_all
     shapers: Mapping[str, int] = field(default_factory=dict)
     """Shaper name -> maximum bytes per second."""

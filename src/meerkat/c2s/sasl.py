@@ -9,7 +9,8 @@ whoever the session's `verify_token` asks (the `fast_authenticate` hook).
 
 from __future__ import annotations
 
-import secrets
+import base64
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,7 @@ class SaslExchange:
         *,
         verify_token: TokenVerifier | None = None,
         user_agent_id: str | None = None,
+        random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self._accounts = accounts
         self._domain = domain
@@ -72,6 +74,7 @@ class SaslExchange:
         self._user: Jid | None = None
         self._verify_token = verify_token
         self._user_agent_id = user_agent_id
+        self._random = random
 
     async def start(self, initial: bytes | None) -> SaslOutcome:
         try:
@@ -150,7 +153,9 @@ class SaslExchange:
             creds = mock_credentials(self._scram.hash, first.username, self._mock_secret, 4096)
         else:
             self._user = jid
-        challenge = self._scram.server_first(creds, secrets.token_urlsafe(18))
+        # As secrets.token_urlsafe(18): 24 URL-safe base64 characters (no padding).
+        nonce = base64.urlsafe_b64encode(self._random(18)).decode()
+        challenge = self._scram.server_first(creds, nonce)
         if self._user is None:
             self._user = Jid("", "")  # unknown user: the proof cannot match
         return Challenge(challenge)

@@ -39,7 +39,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -701,7 +700,7 @@ class C2SSession:
         if self.fsm is not State.WAIT_FOR_STREAM:
             raise StreamError("not-well-formed", "unexpected stream header")
         attrs = event.attrs
-        self.stream_id = secrets.token_hex(8)
+        self.stream_id = self.node.random(8).hex()
         to = attrs.get("to", "")
         try:
             host = Jid.parse(to).domain if to else ""
@@ -864,7 +863,7 @@ class C2SSession:
             raise StreamError("not-authorized", "bind a resource first")
         requested = bind.find_text("resource")
         try:
-            resource = prep_resource(requested) if requested else secrets.token_hex(8)
+            resource = prep_resource(requested) if requested else self.node.random(8).hex()
         except JidError:
             self.write(error_reply(el, StanzaError("bad-request", text="invalid resource")))
             return
