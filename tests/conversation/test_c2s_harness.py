@@ -283,3 +283,29 @@ async def test_a_dropped_connection_without_stream_management_ends_the_session(
     alice.drop()
     await alice.ended()
     assert harness.server.sessions.all_sessions() == []
+
+
+async def test_the_features_after_sasl_are_built_once_per_host_and_follow_the_handlers() -> None:
+    h = await start_harness({**BASE_MODULES, "mod_csi": None, "mod_stream_management": None})
+    try:
+
+        async def features_after_sasl() -> list[tuple[str, str]]:
+            wire = h.connect()
+            await wire.open()
+            plain = base64.b64encode(b"\0alice\0secret").decode()
+            wire.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{plain}</auth>")
+            await wire.expect("success")
+            wire.parser = XmlStream(max_stanza_size=10_000_000, max_depth=1000)
+            features = await wire.open()
+            await wire.close()
+            return [(e.name, e.xmlns) for e in features.elements()]
+
+        first = await features_after_sasl()
+        assert ("sm", ns.SM) in first and ("csi", ns.CSI) in first and ("bind", ns.BIND) in first
+        assert await features_after_sasl() == first  # from the cache the second time
+        assert [k for k in h.node.features_cache if k[0] == "post-sasl"]
+        csi = h.server.ctx.module("mod_csi")
+        h.server.hooks.remove_owner(csi)  # the handlers changed: built again
+        assert await features_after_sasl() == [f for f in first if f[0] != "csi"]
+    finally:
+        await h.stop()

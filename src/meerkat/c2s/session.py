@@ -720,7 +720,7 @@ class C2SSession:
             self._write_raw(await self._pre_auth_features())
             self.fsm = State.WAIT_FOR_FEATURE_BEFORE_AUTH
         else:
-            self.write(stanzas.features(await self.post_auth_features()))
+            self._write_raw(await self._post_sasl_features())
             self.fsm = State.WAIT_FOR_FEATURE_AFTER_AUTH
 
     def _send_header(self, lang: str | None) -> None:
@@ -755,6 +755,27 @@ class C2SSession:
         cache[key] = (self.settings, data)
         return data
 
+    async def _post_sasl_features(self) -> bytes:
+        """The serialized features of the stream restarted after SASL, built once per host and
+        listener while no module holds state for this session (C2S_STREAM_FEATURES' contract:
+        the result then depends on the host and the hook handlers only)."""
+        if any(self._mod_state.values()):
+            return _stream_level(
+                stanzas.features(await self.post_auth_features()), declare=self.transport.framed
+            )
+        key = ("post-sasl", self.host, id(self.settings), self.transport.framed, self.bound)
+        key += (self.node.hooks.generation,)
+        cache = self.node.features_cache
+        hit = cache.get(key)
+        if hit is not None and hit[0] is self.settings:
+            return hit[1]
+        features = stanzas.features(await self.post_auth_features())
+        data = _stream_level(features, declare=self.transport.framed)
+        if len(cache) >= 64:
+            cache.clear()  # stale generations: start over
+        cache[key] = (self.settings, data)
+        return data
+
     def tls_required_missing(self) -> bool:
         return self.settings.tls_mode == "starttls_required" and not self.transport.secure
 
@@ -784,7 +805,7 @@ class C2SSession:
         if el.xmlns == ns.TLS and el.name == "starttls":
             if self.transport.secure or not self.transport.can_starttls:
                 raise StreamError("policy-violation", "TLS already negotiated or unavailable")
-            self._write_raw(stanzas.proceed().to_string().encode())
+            self._write_raw(stanzas.PROCEED)
             self._flush_out()  # in the clear, before the handshake
             await self.transport.start_tls()
             self.restart_stream()

@@ -43,6 +43,10 @@ def proceed() -> Element:
     return Element("proceed", ns.TLS)
 
 
+PROCEED = proceed().to_string().encode()
+"""`proceed()` serialized: the same bytes on every STARTTLS."""
+
+
 def sasl_data(name: str, data: bytes | None) -> Element:
     """``<challenge/>`` or ``<success/>`` with base64 data (``=`` for empty, RFC 6120 §6.4.2)."""
     el = Element(name, ns.SASL)

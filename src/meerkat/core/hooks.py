@@ -54,7 +54,10 @@ XMPP_PRESEND_ELEMENT = Hook(
 )
 C2S_STREAM_FEATURES = Hook(
     "c2s_stream_features",
-    "Collects extra stream features (acc: list[Element]) after authentication. params: session.",
+    "Collects extra stream features (acc: list[Element]) after authentication. params: session. "
+    "At the stream restart after SASL, while no module holds state for the session "
+    "(`session.state(...)` all empty), the result may depend on the host only: the c2s caches "
+    "it per host and listener then.",
 )
 USER_SEND_XMLEL = Hook(
     "user_send_xmlel",
