@@ -27,7 +27,7 @@ from .c2s.node import C2SNode
 from .c2s.settings import C2SSettings
 from .c2s.throttle import AuthThrottle
 from .clustering import XmppCluster, cluster_settings
-from .config import ServerConfig, match_rule, pool_settings
+from .config import ServerConfig, constant_value, match_rule, pool_settings
 from .config.schema.listen import C2SListener as C2SListenerConfig
 from .core.clock import Clock, SystemClock
 from .core.hooks import HookRegistry
@@ -47,6 +47,8 @@ from .xmpp.sasl.mechanisms import from_config as sasl_from_config
 
 log = logging.getLogger(__name__)
 
+_UNKNOWN = object()
+"""`Node._access_constants`: not looked at yet."""
 _HASH_NAMES = {
     "sha": "SHA-1",
     "sha224": "SHA-224",
@@ -126,6 +128,7 @@ class Node:
         self._c2s_node: C2SNode | None = None
         self._stop_requested = asyncio.Event()
         self._host_settings: dict[str, Any] = {}
+        self._access_constants: dict[tuple[str, str], object] = {}
 
     # -- start --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -265,6 +268,16 @@ class Node:
         settings = self._host_settings.get(host)
         if settings is None:
             settings = self._host_settings[host] = self.config.for_host(host)
+        # Rules that give everyone the same value (the default c2s rule, max_user_sessions)
+        # are evaluated once: a login asks two of them.
+        key = (host, rule)
+        constant = self._access_constants.get(key, _UNKNOWN)
+        if constant is _UNKNOWN:
+            constant = self._access_constants[key] = constant_value(
+                settings.access, settings.acl, rule
+            )
+        if constant is not None:
+            return constant  # type: ignore[return-value]
         value: str | int = match_rule(
             settings.access,
             settings.acl,

@@ -159,6 +159,35 @@ async def test_the_mechanisms_a_connection_may_use_follow_its_own_tls_state(
         await secure.close()
 
 
+async def test_access_rules_that_depend_on_the_user_are_applied_at_login(
+    start_node: NodeFactory,
+) -> None:
+    # Rules that give everyone the same value are evaluated once; these depend on the JID.
+    node = await start_node(
+        acl={"blocked": [{"user": "bob"}], "admin": [{"user": "alice"}]},
+        access={
+            "c2s": [{"acl": "blocked", "value": "deny"}, {"acl": "all", "value": "allow"}],
+            "max_user_sessions": [{"acl": "admin", "value": 2}, {"acl": "all", "value": 1}],
+        },
+    )
+    bob = await RawClient.connect(node.c2s_port(1), direct_tls=True)
+    await bob.open_stream()
+    failure = await bob.scram("bob", "secret")
+    assert failure.name == "failure" and failure.find("not-authorized") is not None
+    await bob.close()
+    carol1 = await logged_in(node.c2s_port(0), "carol", "one")
+    carol2 = await logged_in(node.c2s_port(0), "carol", "two")
+    assert await carol1.stream_error() == "conflict"  # one session for carol
+    alice1 = await logged_in(node.c2s_port(0), "alice", "one")
+    alice2 = await logged_in(node.c2s_port(0), "alice", "two")  # two for alice
+    resources = sorted(
+        r.jid.resource for r in node.sessions.all_sessions() if r.jid.local == "alice"
+    )
+    assert resources == ["one", "two"]
+    for client in (carol2, alice1, alice2):
+        await client.close()
+
+
 @pytest.mark.parametrize("user", ["alice", "nobody"])
 async def test_wrong_password_and_unknown_user_fail_alike(node: Node, user: str) -> None:
     client = await RawClient.connect(node.c2s_port(1), direct_tls=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meerkat.config import config_from_toml, match_acl, match_rule
+from meerkat.config import config_from_toml, constant_value, match_acl, match_rule
 from meerkat.config.schema import AccessRuleEntry, AclPattern, default_access, default_acls
 
 ACLS = {
@@ -101,3 +101,28 @@ def test_rules_from_a_file_evaluate_as_written() -> None:
     )
     assert match_rule(config.access, config.acl, "register", "new", "localhost") == "allow"
     assert match_rule(config.access, config.acl, "c2s_shaper", "root", "localhost") == "none"
+
+
+def test_a_rule_is_constant_only_when_every_jid_and_address_gets_the_same_value() -> None:
+    acls = {**ACLS, "empty": ()}
+    rules = {
+        **RULES,
+        "open": (AccessRuleEntry("empty", "deny"), AccessRuleEntry("all", "allow")),
+        "closed": (AccessRuleEntry("none", "allow"),),
+    }
+    assert constant_value(rules, acls, "c2s") is None  # "blocked" has a pattern
+    assert constant_value(rules, acls, "max_user_sessions") is None
+    assert constant_value(rules, acls, "open") == "allow"
+    assert constant_value(rules, acls, "closed") == "deny"
+    assert constant_value(rules, acls, "no_such_rule") == "deny"
+    assert constant_value(rules, acls, "all") == "allow"
+    for name in ("open", "closed", "no_such_rule", "all", "none"):
+        value = constant_value(rules, acls, name)
+        for user, server, ip in [("spammer", "localhost", "10.1.2.3"), ("bob", "x.example", None)]:
+            assert match_rule(rules, acls, name, user, server, ip, host="localhost") == value
+
+
+def test_the_default_rules_a_login_asks_are_constant() -> None:
+    rules, acls = default_access(), default_acls()
+    assert constant_value(rules, acls, "c2s") == "allow"
+    assert constant_value(rules, acls, "max_user_sessions") == 10

@@ -48,6 +48,26 @@ def match_rule(
     return "deny"
 
 
+def constant_value(
+    rules: Mapping[str, tuple[AccessRuleEntry, ...]],
+    acls: Mapping[str, tuple[AclPattern, ...]],
+    rule_name: str,
+) -> RuleValue | None:
+    """The value `match_rule` gives every JID and address for this rule, or None when it
+    depends on them. Entries whose class has no pattern never match and are passed over;
+    the first entry for class "all" decides."""
+    if rule_name == "all":
+        return "allow"
+    if rule_name == "none":
+        return "deny"
+    for entry in rules.get(rule_name, ()):
+        if entry.acl == "all":
+            return entry.value
+        if entry.acl != "none" and acls.get(entry.acl, ()):
+            return None
+    return "deny"
+
+
 def match_acl(
     acls: Mapping[str, tuple[AclPattern, ...]],
     acl_name: str,
