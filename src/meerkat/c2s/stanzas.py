@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 from collections.abc import Iterable
 
 from ..xmpp import ns
@@ -51,7 +51,7 @@ def sasl_data(name: str, data: bytes | None) -> Element:
     """``<challenge/>`` or ``<success/>`` with base64 data (``=`` for empty, RFC 6120 §6.4.2)."""
     el = Element(name, ns.SASL)
     if data is not None:
-        el.children.append(base64.b64encode(data).decode() if data else "=")
+        el.children.append(binascii.b2a_base64(data, newline=False).decode() if data else "=")
     return el
 
 
@@ -68,8 +68,8 @@ def decode_sasl_payload(text: str) -> bytes | None:
     text = "".join(text.split())
     if text == "=":
         return b""
-    try:
-        return base64.b64decode(text, validate=True)
+    try:  # b64decode(text, validate=True) without its Python wrapper
+        return binascii.a2b_base64(text, strict_mode=True)
     except ValueError:
         return None
 

@@ -28,6 +28,7 @@ Key = tuple[KeyPart, ...]
 Row = tuple[Key, Any]
 
 _RANK = {int: 0, bytes: 1, str: 2}
+_PART_TYPES = frozenset(_RANK)
 
 
 def sort_key(key: Key) -> tuple[tuple[int, KeyPart], ...]:
@@ -47,9 +48,8 @@ def check_key(key: Any) -> Key:
 
 def _check_parts(key: Key) -> None:
     """The TypeError `sort_key` would raise, without building the sort key."""
-    for part in key:
-        if type(part) not in _RANK:
-            raise TypeError(f"key parts must be str, int or bytes: {key!r}")
+    if not _PART_TYPES.issuperset(map(type, key)):
+        raise TypeError(f"key parts must be str, int or bytes: {key!r}")
 
 
 class LocalStore:

@@ -81,6 +81,11 @@ class ClientFinal:
     without_proof: bytes  # client-final-message-without-proof, part of AuthMessage
 
 
+def _b64encode(data: bytes) -> str:
+    """`base64.b64encode(data).decode()` without its Python wrapper."""
+    return binascii.b2a_base64(data, newline=False).decode()
+
+
 def _malformed(text: str) -> SaslFailure:
     return SaslFailure(SaslCondition.MALFORMED_REQUEST, text)
 
@@ -104,8 +109,8 @@ def _attribute(field: str, name: str) -> str:
 def _b64(value: str, what: str) -> bytes:
     if _BASE64.fullmatch(value) is None:
         raise _malformed(f"{what} is not base64")
-    try:
-        return base64.b64decode(value, validate=True)
+    try:  # b64decode(value, validate=True) without its Python wrapper
+        return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError):
         raise _malformed(f"{what} is not base64") from None
 
@@ -182,7 +187,7 @@ def format_client_first(
 
 def format_server_first(nonce: str, salt: bytes, iterations: int) -> bytes:
     """Build `r=<nonce>,s=<salt>,i=<iterations>`."""
-    return f"r={nonce},s={base64.b64encode(salt).decode()},i={iterations}".encode()
+    return f"r={nonce},s={_b64encode(salt)},i={iterations}".encode()
 
 
 def parse_server_first(message: bytes) -> ServerFirst:
@@ -225,7 +230,7 @@ def parse_client_final(message: bytes) -> ClientFinal:
 
 def format_server_final(signature: bytes) -> bytes:
     """Build `v=<base64 ServerSignature>`."""
-    return b"v=" + base64.b64encode(signature)
+    return b"v=" + binascii.b2a_base64(signature, newline=False)
 
 
 def parse_server_final(message: bytes) -> bytes:
