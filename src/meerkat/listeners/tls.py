@@ -47,7 +47,9 @@ class _Exporter:
     def __init__(self) -> None:
         self.ok = False
         try:
-            lib = ctypes.CDLL(_ssl.__file__)
+            # PyDLL, not CDLL: these calls take microseconds, and CDLL releases the GIL around
+            # each one (a chance for another thread to take it while the loop waits).
+            lib = ctypes.PyDLL(_ssl.__file__)
             self._export = lib.SSL_export_keying_material
             self._export.argtypes = [
                 ctypes.c_void_p,
