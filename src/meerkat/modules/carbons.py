@@ -149,11 +149,12 @@ class CarbonsModule(Module):
         if el.name != "message":
             return None
         session: ClientSession = params["session"]
-        if is_carbon(el):
+        marked = _marked(el)  # one look at the children instead of four finds
+        if marked and is_carbon(el):
             if acc.from_jid == session.jid.bare and not self.enabled(session):
                 return STOP  # a copy this resource did not ask for
             return None
-        if acc.scratch.get(PRIVATE_SEEN) or _suppressed(el):
+        if acc.scratch.get(PRIVATE_SEEN) or (marked and _suppressed(el)):
             acc.scratch[PRIVATE_SEEN] = True
             private = el.find("private", ns.CARBONS)
             if private is not None:  # §7: removed before delivery to the recipient
@@ -216,6 +217,17 @@ def unwrap(el: Element) -> Element | None:
             forwarded = wrapper.find("forwarded", FORWARD)
             return None if forwarded is None else forwarded.find("message")
     return None
+
+
+_MARK_NAMESPACES = frozenset({ns.CARBONS, ns.HINTS})
+
+
+def _marked(el: Element) -> bool:
+    """Whether a child is in the carbons or hints namespace (a copy, <private/>, <no-copy/>)."""
+    for child in el.children:
+        if isinstance(child, Element) and child.xmlns in _MARK_NAMESPACES:
+            return True
+    return False
 
 
 def _suppressed(el: Element) -> bool:
