@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import ssl
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -192,6 +194,18 @@ class XmppConnection(asyncio.Protocol):
         self.send(b"</stream:stream>")
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection with a TCP reset: no closing tag, no TLS close_notify (a
+        client that vanished; the server sees the socket fail, not the stream end)."""
+        self.closing = True
+        if self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
 
 
 def _is_ping(element: Element) -> bool:

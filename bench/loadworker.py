@@ -6,11 +6,12 @@ A `Worker` owns its share of the connections and goes through three phases the o
     prepare()  log in what the measured phase needs (messages: the pairs; idle: everyone)
     run()      the measured phase (login: the logins; messages: warmup + duration + drain;
                idle: hold)
-    finish()   close every connection
+    finish()   close every connection at once (`--close clean`: a closing tag, then the
+               socket; `abort`: a TCP reset), the teardown a server sees as a logout storm
 
 Each phase returns a flat dict of counters; `*_hist` entries are Histogram dicts, `*_first`
-and `*_last` wall-clock bounds, `failures` a reason -> count map. `merge_results` combines
-the dicts of several workers.
+and `*_last` time bounds (wall clock; `*_mono_*`: CLOCK_MONOTONIC, as `bench/pauseprobe.py`),
+`failures` a reason -> count map. `merge_results` combines the dicts of several workers.
 """
 
 from __future__ import annotations
@@ -135,12 +136,22 @@ class Worker:
         return {"held": sum(1 for c in self.conns if not c.lost)}
 
     async def finish(self) -> dict[str, Any]:
+        closing_first = time.perf_counter()
+        abort = self.args.close == "abort"
         for conn in self.conns:
-            conn.close()
+            if abort:
+                conn.abort()
+            else:
+                conn.close()
+        closed = len(self.conns)
+        closing_last = time.perf_counter()
         self.conns.clear()
         await asyncio.sleep(0.2)  # let close frames leave before the process exits
         self.cache.save()
         return {
+            "closed": closed,
+            "closing_mono_first": closing_first,
+            "closing_mono_last": closing_last,
             "disconnects": self.disconnects,
             "scram_computed": self.login_stats.scram_computed,
             "scram_cached": self.login_stats.scram_cached,

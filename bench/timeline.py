@@ -70,6 +70,8 @@ def read(path: str) -> list[tuple[str, float, float, str]]:
     with open(path) as f:
         for line in f:
             kind, start, ms, *extra = line.split()
+            if kind == "garbage":  # the probe's SIGUSR2 dump, not a pause
+                continue
             if kind == "gc":  # the probe writes: gc <generation> <start> <ms> <collected>
                 kind, start, ms, extra = "gc", ms, extra[0], [start]
             rows.append((kind, float(start), float(ms), " ".join(extra)))

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scram-cache", default=None, help="SaltedPassword cache file")
     p.add_argument("--label", default="")
     p.add_argument("--out", default=None, help="append the JSON line to this file")
+    p.add_argument(
+        "--close", choices=["clean", "abort"], default="clean",
+        help="how finish drops the connections (all at once): closing tag or TCP reset",
+    )  # fmt: skip
     p.add_argument("--settle", type=float, default=1.0, help="seconds before the after-RSS")
     p.add_argument("--child-index", type=int, default=-1, help=argparse.SUPPRESS)
     return p
@@ -335,6 +339,11 @@ def _report(
         elif args.scenario == "login" and ok:
             r["server_ms_per_login"] = round(server_s * 1e3 / ok, 2)
     r["disconnects"] = m.get("disconnects", 0)
+    r["close"] = args.close
+    r["closed"] = m.get("closed", 0)
+    if "closing_mono_first" in m:
+        r["closing_mono_first"] = round(m["closing_mono_first"], 4)
+        r["closing_mono_last"] = round(m["closing_mono_last"], 4)
     r["scram_computed"] = m.get("scram_computed", 0)
     r["scram_cached"] = m.get("scram_cached", 0)
     return r
