@@ -10,6 +10,8 @@ meanwhile, so nothing was collected behind the test's back.
 from __future__ import annotations
 
 import gc
+import socket
+import struct
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +55,7 @@ def meerkat_garbage() -> Counter[str]:
     [
         "closes its stream",
         "drops the connection",
+        "is reset by the client",
         "is replaced by a new login",
         "is closed by a module with a stream error",
     ],
@@ -69,6 +72,10 @@ async def test_a_session_that_ended_leaves_no_garbage_to_the_collector(
         if ending == "closes its stream":
             await client.close()
         elif ending == "drops the connection":
+            client.writer.transport.abort()
+        elif ending == "is reset by the client":  # the server's read fails: ECONNRESET
+            sock = client.writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.writer.transport.abort()
         elif ending == "is closed by a module with a stream error":
             client.send("<enable xmlns='urn:xmpp:sm:3'/><enable xmlns='urn:xmpp:sm:3'/>")

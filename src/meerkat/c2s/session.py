@@ -431,7 +431,11 @@ class C2SSession:
         while True:
             try:
                 data = await self.transport.read()
-            except (ConnectionError, OSError):
+            except (ConnectionError, OSError) as exc:
+                # The stream reader keeps the error to raise it again, and its traceback
+                # holds this frame, hence the session: a reset connection would leave ~50
+                # objects in a cycle for the collector's slow full passes.
+                exc.__traceback__ = None
                 data = b""
             self._unprocessed += 1
             self._mailbox.put_nowait(data)
