@@ -319,6 +319,8 @@ class Node:
         if self._tasks is not None:
             tasks, self._tasks = self._tasks, None
             await tasks.aclose()
+        if self.stores is not None:
+            await self.stores.close()
         if self.db is not None:
             await self.db.close()
             self.db = None

@@ -40,6 +40,10 @@ class Stores:
     private: PrivateStore
     fast_tokens: FastTokenStore
 
+    async def close(self) -> None:
+        """Write what the stores still hold in memory (last activity); before the pool closes."""
+        await self.last.close()
+
     async def remove_user(self, server: str, username: str) -> None:
         """Delete everything stored about an account, the account last."""
         user = UserKey(server, username)

@@ -29,6 +29,10 @@ class LastStore(Protocol):
         """Usernames on `server` last active before `before`, sorted."""
         ...
 
+    async def close(self) -> None:
+        """Write what is still held in memory (the node stops; the pool closes next)."""
+        ...
+
 
 class MemoryLastStore:
     """`LastStore` in a dict."""
@@ -52,3 +56,6 @@ class MemoryLastStore:
         return sorted(
             u.username for u, (s, _) in self._last.items() if u.server == server and s < before
         )
+
+    async def close(self) -> None:
+        return None
