@@ -8,10 +8,18 @@ rows. Keys sort by user first, so a user's sessions are one prefix scan of the l
 Reads are local and on the routing hot path: rebuilding a `SessionRecord` for each lookup
 would cost more than the lookup, so records are cached per row and reused for as long as
 the stored value is the very same object (any write replaces it).
+
+Deletes are batched per turn of the event loop: the rows removed during one turn leave as
+one replicated delete at its end. When thousands of sessions end at once, the node sends,
+and every peer decodes, applies and acks, one op per turn instead of one per session (a
+logout storm of 100,000 sessions over 6 workers was 83,000 remote ops for each worker to
+apply). Each remover still waits until every peer applied its delete.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +28,8 @@ from ..core.sessions import SessionRecord
 from ..xmpp.jid import Jid
 
 TABLE = "session"
+MAX_DELETES = 500
+"""Keys per replicated delete op at most (a frame stays small for the peers' loops)."""
 
 
 def row_value(record: SessionRecord) -> list[Any]:
@@ -37,6 +47,8 @@ class ReplicatedSessionTable:
     def __init__(self, table: ReplicatedTable) -> None:
         self.table = table
         self._cache: dict[Key, tuple[Any, SessionRecord]] = {}
+        self._removals: list[tuple[Key, asyncio.Future[None]]] = []
+        """Rows removed during this loop turn, deleted by `_flush_removals` at its end."""
 
     def _record(self, key: Key, value: Any) -> SessionRecord:
         cached = self._cache.get(key)
@@ -71,4 +83,35 @@ class ReplicatedSessionTable:
         await self.table.insert(record.key, row_value(record))
 
     async def remove(self, record: SessionRecord) -> None:
-        await self.table.delete(record.key)
+        """Delete the row; returns once every peer applied the delete. Until the end of the
+        loop turn, local reads still see it (as they did before `remove` was called)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self._removals:
+            asyncio.get_running_loop().call_soon(self._flush_removals)
+        self._removals.append((record.key, done))
+        await done
+
+    def _flush_removals(self) -> None:
+        removals, self._removals = self._removals, []
+        for start in range(0, len(removals), MAX_DELETES):
+            part = removals[start : start + MAX_DELETES]
+            try:
+                applied = self.table.write_nowait(deletes=[key for key, _ in part])
+            except Exception as exc:  # the callers hear of it, the next part goes on
+                _settle(part, exc)
+                continue
+            applied.add_done_callback(functools.partial(_applied, part))
+
+
+def _applied(part: list[tuple[Key, asyncio.Future[None]]], applied: asyncio.Future[Any]) -> None:
+    _settle(part, None if applied.cancelled() else applied.exception())
+
+
+def _settle(part: list[tuple[Key, asyncio.Future[None]]], error: BaseException | None) -> None:
+    for _, done in part:
+        if done.done():  # its remover was cancelled
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
