@@ -236,6 +236,7 @@ def test_text_report_mentions_the_key_figures() -> None:
         clients=1,
         concurrency=1,
         hold=0,
+        close="clean",
     )
     hist = Histogram()
     hist.record(1500)
