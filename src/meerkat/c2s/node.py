@@ -15,6 +15,7 @@ from ..core.iq import IqDispatcher
 from ..core.router import Router
 from ..core.sessions import SessionManager
 from ..xmpp.jid import Jid
+from .ending import EndingGate
 from .throttle import AuthThrottle
 
 AccessCheck = Callable[[str, Jid, str], "str | int"]
@@ -78,5 +79,7 @@ class C2SNode:
     """Shaper name -> maximum bytes per second."""
     live: set[Any] = field(default_factory=set)
     """The running sessions of this node (for shutdown)."""
+    endings: EndingGate = field(default_factory=EndingGate)
+    """How many sessions end at the same time (a mass disconnect is spread over turns)."""
     features_cache: dict[tuple[object, ...], tuple[object, bytes]] = field(default_factory=dict)
     """Serialized pre-auth stream features per kind of connection (see `C2SSession`)."""

@@ -384,7 +384,8 @@ class C2SSession:
                     self.transport.close()
                     log.debug("c2s_session_handed_over", extra={"jid": self._jid_str})
                 else:
-                    await self._terminate(reason)
+                    async with self.node.endings:  # a mass disconnect ends a few at a time
+                        await self._terminate(reason)
             finally:
                 self._release()
 
