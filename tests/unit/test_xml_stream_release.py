@@ -30,6 +30,23 @@ def test_a_released_stream_parses_on_with_the_headers_namespaces_and_closing_tag
     assert stream.feed(b"</s:stream>") == [StreamClosed()]
 
 
+def test_a_released_stream_closes_without_rebuilding_its_parser() -> None:
+    stream = XmlStream()
+    stream.feed(PREFIXED)
+    assert stream.release()
+    assert stream.feed(b"\n </s:stream>") == [StreamClosed()]
+    assert stream.released  # an idle client leaving costs no new parser
+    wrong = XmlStream()
+    wrong.feed(PREFIXED)
+    wrong.release()
+    try:
+        wrong.feed(b"</stream:stream>")  # not the header's prefix: expat decides
+    except StreamError as exc:
+        assert exc.condition == "not-well-formed"
+    else:
+        raise AssertionError("a closing tag with another prefix was accepted")
+
+
 def test_a_partial_stanza_keeps_the_parser() -> None:
     stream = XmlStream()
     stream.feed(PREFIXED)
