@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -41,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import topframes
 from db.targets import provision, server_settings
+from loadstats import process_cpu_seconds
 from servers import PORT_OFFSET, RUN_DIR, MeerkatServer, derive_config, ensure_certs
 
 from meerkat.db import Database
@@ -147,6 +149,35 @@ def garbage(log: Path) -> str | None:
     return lines[-1].split(" ", 2)[2] if lines and log.exists() else None
 
 
+class CpuTrace:
+    """The workers' CPU seconds, sampled every 0.2 s on a thread: (perf_counter, total)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            workers = children(self.pid)
+            total = sum(process_cpu_seconds(p) or 0.0 for p in workers)
+            self.samples.append((time.perf_counter(), total))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def between(self, start: float, end: float) -> float:
+        """CPU seconds the workers used from `start` to `end` (nearest samples)."""
+        before = [c for t, c in self.samples if t <= start]
+        after = [c for t, c in self.samples if t >= end]
+        if not before or not after:
+            return float("nan")
+        return after[0] - before[-1]
+
+
 def established(port: int) -> int:
     """Established client connections to the server's c2s port."""
     out = subprocess.run(
@@ -181,6 +212,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     log_offset = server.log.stat().st_size if server.log.exists() else 0
     pid = server.start()
     result: dict[str, Any] = {"clients": opts.clients, "workers": opts.workers}
+    trace = CpuTrace(pid)
     try:
         time.sleep(opts.settle)  # the workers find each other and join
         gen = [
@@ -211,6 +243,10 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.25)
         done = time.perf_counter()
         result.update(last_rows=rows, rows_after_s=round(done - start, 1))
+        time.sleep(0.5)
+        cpu = trace.between(start - 0.2, done)
+        result["storm_cpu_s"] = round(cpu, 2)
+        result["storm_cpu_us_per_session"] = round(cpu * 1e6 / opts.clients)
         time.sleep(2)  # stragglers: anything written after the count was reached
         end = time.perf_counter()
         if opts.garbage:
@@ -220,6 +256,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
         if recorder is not None:
             result["profile"] = str(recorder.stop().raw)
     finally:
+        trace.stop()
         server.stop()
     result["last_inserted"], result["last_updated"] = last_writes()
     result["workers_stalls"] = {
