@@ -239,6 +239,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
             tls=opts.tls,
         )
         start = load["closing_mono_first"]
+        result["closing_mono"] = start
         while (rows := last_rows()) < opts.clients and time.perf_counter() < start + opts.wait:
             time.sleep(0.25)
         done = time.perf_counter()
