@@ -32,6 +32,7 @@ from .config.schema.listen import C2SListener as C2SListenerConfig
 from .core.clock import Clock, SystemClock
 from .core.hooks import HookRegistry
 from .core.iq import IqDispatcher
+from .core.loopwatch import LoopMonitor
 from .core.modules import Module, ModuleContext, ModuleManager
 from .core.router import Router
 from .core.sessions import SessionManager
@@ -137,6 +138,8 @@ class Node:
         self._module_manager: ModuleManager | None = None
         self._c2s_node: C2SNode | None = None
         self._stop_requested = asyncio.Event()
+        self.loop_monitor = LoopMonitor(self.node)
+        """Logs the event loop's stalls (`event_loop_stalled`)."""
         self._host_settings: dict[str, Any] = {}
         self._access_constants: dict[tuple[str, str], object] = {}
 
@@ -213,6 +216,7 @@ class Node:
             shapers={name: shaper.max_rate for name, shaper in self.config.shaper.items()},
         )
         self.spawn(hibernate_forever(self._c2s_node.live))
+        self.spawn(self.loop_monitor.run())
         await self._start_listeners()
 
     async def _start_listeners(self) -> None:

@@ -4,6 +4,7 @@ from .acc import Acc
 from .clock import Clock, ManualClock, SystemClock
 from .hooks import STOP, Hook, HookRegistry
 from .iq import IqDispatcher, IqSpec, iq_result
+from .loopwatch import LoopMonitor
 from .modules import HookSpec, Module, ModuleContext, ModuleManager, NoConfig
 from .router import Router
 from .sessions import SessionManager, SessionRecord
@@ -17,6 +18,7 @@ __all__ = [
     "HookSpec",
     "IqDispatcher",
     "IqSpec",
+    "LoopMonitor",
     "ManualClock",
     "Module",
     "ModuleContext",
