@@ -210,7 +210,14 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     cmd = [*opts.server_cmd.split(), str(BENCH / "pauseprobe.py")]
     server = MeerkatServer(cmd, config(opts.workers, opts.pool, opts.tls), [port, admin], "0-1")
     log_offset = server.log.stat().st_size if server.log.exists() else 0
-    pid = server.start()
+    for attempt in range(3):  # the 41xxx ports are in the ephemeral range: retry a clash
+        try:
+            pid = server.start()
+            break
+        except SystemExit:
+            if attempt == 2:
+                raise
+            time.sleep(5)
     result: dict[str, Any] = {"clients": opts.clients, "workers": opts.workers}
     trace = CpuTrace(pid)
     try:
