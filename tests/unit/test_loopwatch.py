@@ -19,8 +19,8 @@ async def test_a_stalled_loop_is_logged_with_its_length_and_cpu(
     task = asyncio.create_task(monitor.run())
     await asyncio.sleep(0.15)
     assert monitor.statistics()["stalls"] == 0
-    end = time.perf_counter() + 0.3
-    while time.perf_counter() < end:  # a 300 ms turn that burns CPU
+    end = time.thread_time() + 0.3
+    while time.thread_time() < end:  # a turn that burns 300 ms of CPU, however loaded the machine
         pass
     await asyncio.sleep(0.15)
     task.cancel()
@@ -28,6 +28,6 @@ async def test_a_stalled_loop_is_logged_with_its_length_and_cpu(
         await task
     stats = monitor.statistics()
     assert stats["stalls"] == 1
-    assert 200 <= stats["longest_ms"] < 1000 and stats["longest_cpu_ms"] >= 200
+    assert 200 <= stats["longest_ms"] < 10_000 and stats["longest_cpu_ms"] >= 200
     [record] = [r for r in caplog.records if r.getMessage().startswith("event_loop_stalled")]
     assert record.levelno == logging.INFO and "node=n1" in record.getMessage()
