@@ -9,7 +9,8 @@ Hard parts:
   that sends nothing for `heartbeat_misses` intervals is declared dead, counted in our
   own heartbeat ticks: a process starved of CPU (many workers on few cores) wakes late,
   and what the peer sent meanwhile is still unread in the socket, so one late tick alone
-  must not condemn the peer;
+  must not condemn the peer; and a silent peer whose kernel still acknowledges our
+  heartbeats is busy, not gone (`tcpinfo`): it gets `busy_peer_timeout`;
 - a slow peer: what waits for the socket is bounded (frames of the current loop turn,
   bytes the transport could not send yet); overflowing closes the link with reason
   `send_queue_overflow` instead of buffering without limit;
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import wire
+from . import tcpinfo, wire
 from .clock import Clock, with_timeout
 from .errors import (
     ClusterError,
@@ -51,6 +52,9 @@ class LinkConfig:
     """Seconds between heartbeats sent on an idle or busy link."""
     heartbeat_misses: int = 3
     """The peer is declared down after this many intervals without any frame from it."""
+    busy_peer_timeout: float = 30.0
+    """...unless its TCP stack still acknowledges our heartbeats (its process is alive but
+    busy: a mass logout on a crowded machine): then after this many seconds of silence."""
     handshake_timeout: float = 5.0
     """A connection that does not finish the handshake in time is closed."""
     connect_timeout: float = 5.0
@@ -117,6 +121,7 @@ class Link:
         self.close_reason: str | None = None
         self._last_rx = clock.monotonic()
         self._rx_frames = 0
+        self._busy_logged = False
 
     def __repr__(self) -> str:
         return f"<Link {self.local.node}->{self.peer.node} initiator={self.initiator}>"
@@ -222,18 +227,34 @@ class Link:
         while True:
             await self._clock.sleep(interval)
             quiet_ticks = quiet_ticks + 1 if self._rx_frames == seen else 0
+            if not quiet_ticks:
+                self._busy_logged = False
             seen = self._rx_frames
             silent = self._clock.monotonic() - self._last_rx
             if quiet_ticks >= misses and silent > interval * misses:
-                log.warning(
-                    "cluster_link_heartbeat_timeout peer=%s silent=%.1f", self.peer.node, silent
-                )
-                self.close("heartbeat_timeout")
-                return
+                if silent < self._config.busy_peer_timeout and self._acked(interval * misses):
+                    self._busy_peer(silent)
+                else:
+                    log.warning(
+                        "cluster_link_heartbeat_timeout peer=%s silent=%.1f",
+                        self.peer.node, silent,
+                    )  # fmt: skip
+                    self.close("heartbeat_timeout")
+                    return
             try:
                 self.send_nowait([wire.HEARTBEAT])
             except LinkClosed:
                 return
+
+    def _acked(self, window: float) -> bool:
+        """The peer's kernel acknowledged something of ours within `window` seconds."""
+        ms = tcpinfo.ms_since_peer_ack(self._writer)
+        return ms is not None and ms < window * 1000
+
+    def _busy_peer(self, silent: float) -> None:
+        if not self._busy_logged:
+            self._busy_logged = True
+            log.info("cluster_link_peer_busy peer=%s silent=%.1f", self.peer.node, silent)
 
 
 async def _close_writer(writer: ByteWriter) -> None:
