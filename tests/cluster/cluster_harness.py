@@ -152,14 +152,11 @@ class _HeldReader:
         return await self._inner.read(n)
 
 
-class _WatchedWriter:
-    def __init__(self, inner: ByteWriter, watch: Callable[[bytes], None]) -> None:
-        self._inner = inner
-        self._watch = watch
+class _WriterProxy:
+    """A ByteWriter passing everything but `write` through to `inner`."""
 
-    def write(self, data: bytes) -> None:
-        self._inner.write(data)
-        self._watch(data)
+    def __init__(self, inner: ByteWriter) -> None:
+        self._inner = inner
 
     @property
     def transport(self) -> WriteBuffer:
@@ -173,6 +170,16 @@ class _WatchedWriter:
 
     async def wait_closed(self) -> None:
         await self._inner.wait_closed()
+
+
+class _WatchedWriter(_WriterProxy):
+    def __init__(self, inner: ByteWriter, watch: Callable[[bytes], None]) -> None:
+        super().__init__(inner)
+        self._watch = watch
+
+    def write(self, data: bytes) -> None:
+        self._inner.write(data)
+        self._watch(data)
 
 
 class LostReplies:
@@ -236,11 +243,11 @@ class _TappedReader:
         return data
 
 
-class _FilteredWriter:
+class _FilteredWriter(_WriterProxy):
     """Writes through, minus the reply frames to the noted calls."""
 
     def __init__(self, inner: ByteWriter, lost: LostReplies, doomed: set[int]) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._lost = lost
         self._doomed = doomed
         self._decoder = wire.FrameDecoder()
@@ -256,16 +263,3 @@ class _FilteredWriter:
                 kept.append(wire.encode(msg))
         if kept:
             self._inner.write(b"".join(kept))
-
-    @property
-    def transport(self) -> WriteBuffer:
-        return self._inner.transport
-
-    async def drain(self) -> None:
-        await self._inner.drain()
-
-    def close(self) -> None:
-        self._inner.close()
-
-    async def wait_closed(self) -> None:
-        await self._inner.wait_closed()
