@@ -740,25 +740,8 @@ class C2SSession:
         connection: they depend only on the listener's settings, the host, TLS and the
         channel-binding types (SASL2_STREAM_FEATURES' contract), and on the hook handlers."""
         t = self.transport
-        key = (
-            self.host,
-            id(self.settings),
-            t.secure,
-            t.can_starttls,
-            t.framed,
-            tuple(t.channel_bindings()),
-            self.node.hooks.generation,
-        )
-        cache = self.node.features_cache
-        hit = cache.get(key)
-        if hit is not None and hit[0] is self.settings:
-            return hit[1]
-        features = stanzas.features(await self.auth.pre_auth_features())
-        data = _stream_level(features, declare=t.framed)
-        if len(cache) >= 64:
-            cache.clear()  # stale generations: start over
-        cache[key] = (self.settings, data)
-        return data
+        key = (self.host, t.secure, t.can_starttls, t.framed, tuple(t.channel_bindings()))
+        return await self._cached_features(key, self.auth.pre_auth_features)
 
     async def _post_sasl_features(self) -> bytes:
         """The serialized features of the stream restarted after SASL, built once per host and
@@ -768,14 +751,20 @@ class C2SSession:
             return _stream_level(
                 stanzas.features(await self.post_auth_features()), declare=self.transport.framed
             )
-        key = ("post-sasl", self.host, id(self.settings), self.transport.framed, self.bound)
-        key += (self.node.hooks.generation,)
+        key = ("post-sasl", self.host, self.transport.framed, self.bound)
+        return await self._cached_features(key, self.post_auth_features)
+
+    async def _cached_features(
+        self, key: tuple[object, ...], build: Callable[[], Awaitable[list[Element]]]
+    ) -> bytes:
+        """`build()`'s features serialized at stream level, cached in the node under `key` plus
+        the listener's settings and the hook handlers' generation."""
+        key += (id(self.settings), self.node.hooks.generation)
         cache = self.node.features_cache
         hit = cache.get(key)
         if hit is not None and hit[0] is self.settings:
             return hit[1]
-        features = stanzas.features(await self.post_auth_features())
-        data = _stream_level(features, declare=self.transport.framed)
+        data = _stream_level(stanzas.features(await build()), declare=self.transport.framed)
         if len(cache) >= 64:
             cache.clear()  # stale generations: start over
         cache[key] = (self.settings, data)
