@@ -293,7 +293,7 @@ class HookRegistry:
             except Exception:
                 if self._reraise:
                     raise
-                log.exception("hook_handler_crashed", extra={"hook": hook.name})
+                log.exception("hook_handler_crashed hook=%s", hook.name)
                 continue
             if result is STOP:
                 return True

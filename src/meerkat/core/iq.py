@@ -85,7 +85,7 @@ class IqDispatcher:
         except StanzaError as exc:
             return error_reply(iq, exc)
         except Exception:
-            log.exception("iq_handler_crashed", extra={"xmlns": query.xmlns})
+            log.exception("iq_handler_crashed xmlns=%s", query.xmlns)
             return error_reply(iq, StanzaError("internal-server-error"))
         return iq_result(iq, payload)
 

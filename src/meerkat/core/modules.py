@@ -157,7 +157,7 @@ class ModuleManager:
             self.ctx.modules[name] = module
             await module.start()
             self.started.append(module)
-            log.debug("module_started", extra={"module": name})
+            log.debug("module_started module=%s", name)
 
     async def stop(self) -> None:
         while self.started:

@@ -77,7 +77,7 @@ class Router:
             from_jid = Jid.parse(element.attrs["from"])
             to_jid = Jid.parse(element.attrs["to"])
         except (KeyError, JidError):
-            log.warning("route_element_without_addresses", extra={"stanza": str(element)[:200]})
+            log.warning("route_element_without_addresses stanza=%s", str(element)[:200])
             return
         await self.route(self.new_acc(element, from_jid, to_jid))
 

@@ -166,7 +166,7 @@ class Database(_Runner):
                 f"no answer within {settings.connect_timeout:g}s"
             ) from exc
         db._pool.add_idle(first)
-        log.info("db_opened", extra={"database": settings.describe()})
+        log.info("db_opened database=%s", settings.describe())
         return db
 
     async def _connect(self) -> Connection:
@@ -188,7 +188,7 @@ class Database(_Runner):
             if isinstance(exc, QueryTimeout):
                 raise
             # A read is safe to repeat; the pool has dropped the dead connections.
-            log.info("db_read_retried", extra={"reason": str(exc)})
+            log.info("db_read_retried reason=%s", exc)
             async with self._pool.connection(self._timeout) as conn, _deadline(self._timeout):
                 return await conn.fetchall(sql, params)
 
@@ -220,7 +220,7 @@ class Database(_Runner):
                         async with _deadline(self._timeout):
                             await conn.rollback()
                     except DatabaseError as rollback_exc:
-                        log.info("db_rollback_failed", extra={"reason": str(rollback_exc)})
+                        log.info("db_rollback_failed reason=%s", rollback_exc)
                 raise
             async with _deadline(self._timeout):
                 await conn.commit()
@@ -237,7 +237,7 @@ class Database(_Runner):
             except TransactionConflict as exc:
                 if attempt == attempts:
                     raise
-                log.info("db_transaction_retried", extra={"reason": str(exc)})
+                log.info("db_transaction_retried reason=%s", exc)
         raise AssertionError("unreachable")
 
     async def script(self, sql: str) -> None:

@@ -126,14 +126,14 @@ class Pool:
             try:
                 await asyncio.wait_for(conn.close(), 2)
             except (DatabaseError, TimeoutError, OSError) as exc:
-                log.debug("db_close_failed", extra={"reason": repr(exc)})
+                log.debug("db_close_failed reason=%s", repr(exc))
                 self._discard(conn)
         pending, self._closing = self._closing, []
         for waitable in pending:
             try:
                 await asyncio.wait_for(waitable, 5)
             except (TimeoutError, DatabaseError, OSError, ValueError) as exc:
-                log.debug("db_close_failed", extra={"reason": repr(exc)})
+                log.debug("db_close_failed reason=%s", repr(exc))
 
 
 class _Checkout:

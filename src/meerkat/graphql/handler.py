@@ -117,7 +117,7 @@ class GraphqlEndpoint:
         except _RequestError as exc:
             return _json(exc.status, {"errors": exc.errors})
         except Exception:
-            log.exception("graphql_internal_crash", extra={"path": request.path})
+            log.exception("graphql_internal_crash path=%s", request.path)
             error = {
                 "extensions": {"code": "internal_server_error"},
                 "message": "GraphQL Internal Server Error",
@@ -277,9 +277,9 @@ def _resolver_error(error: GraphQLError) -> dict[str, Any]:
         extensions: dict[str, Any] = {"code": original.code, **original.extra}
     elif original is not None:
         log.error(
-            "graphql_resolver_crash",
+            "graphql_resolver_crash path=%s",
+            error.path,
             exc_info=(type(original), original, original.__traceback__),
-            extra={"path": error.path},
         )
         message = "Unexpected error resolver crash"
         extensions = {"code": "resolver_crash"}

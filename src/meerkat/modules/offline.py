@@ -116,7 +116,7 @@ class OfflineModule(Module):
         try:
             el = parse_element(msg.packet)
         except StreamError:
-            log.warning("offline_message_unparsable", extra={"jid": str(session.jid)})
+            log.warning("offline_message_unparsable jid=%s", session.jid)
             return True  # dropping a corrupt record is all we can do
         seconds = msg.timestamp / 1_000_000
         el.children.append(delay_element(session.jid.domain, seconds, "Offline Storage"))

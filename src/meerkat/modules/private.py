@@ -70,7 +70,7 @@ class PrivateModule(Module):
             try:
                 return parse_element(stored)
             except StreamError:
-                log.warning("private_xml_unparsable", extra={"ns": requested.xmlns})
+                log.warning("private_xml_unparsable ns=%s", requested.xmlns)
         return requested.copy()
 
     async def on_remove_user(self, acc: object, params: dict[str, Any]) -> object:

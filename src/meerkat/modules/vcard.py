@@ -75,7 +75,7 @@ class VcardModule(Module):
             try:
                 return parse_element(stored)
             except StreamError:
-                log.warning("vcard_unparsable", extra={"jid": str(user)})
+                log.warning("vcard_unparsable jid=%s", user)
         if not await self.ctx.router.user_exists(user):
             raise StanzaError("item-not-found")
         return Element("vCard", ns.VCARD)

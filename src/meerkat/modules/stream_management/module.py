@@ -281,7 +281,7 @@ class StreamManagementModule(Module):
             resumed = await self.remote.resume(session, entry)
             mirrored = False  # the buffer came from the old node: nothing here mirrors it
         if not resumed:
-            log.info("sm_resume_failed", extra={"jid": str(owner), "smid": previd})
+            log.info("sm_resume_failed jid=%s smid=%s", owner, previd)
             reply(stanzas.failed("item-not-found", self._stale_h(previd, owner)))
             return
         sm = self.sm_state(session)

@@ -117,7 +117,7 @@ class RemoteResumption:
             # Rows still waiting for the mirror's delay go out (and reach every peer) before
             # the answer, so the new node's release of them cannot overtake them anywhere.
             await self.module.mirror.settle(record.sid)
-        log.info("sm_handed_off", extra={"jid": str(handover.jid), "to": new_sid})
+        log.info("sm_handed_off jid=%s to=%s", handover.jid, new_sid)
         packed = pack_session(
             handover.jid, record.priority, record.info, moved, handover.mod_state, KEY
         )
@@ -138,7 +138,7 @@ class RemoteResumption:
         left = mirror.held(record.sid, seqs)
         if not left:
             return
-        log.warning("sm_handover_unclaimed", extra={"jid": str(record.jid), "messages": len(left)})
+        log.warning("sm_handover_unclaimed jid=%s messages=%d", record.jid, len(left))
         mirror.released(record.sid, seqs)
         for el, _ in left:
             await self.module.reroute(el, record.jid)
@@ -159,7 +159,7 @@ class RemoteResumption:
             data = await sessions.take_over(entry.sid, entry.smid, new_sid)
             state = unpack_session(data) if data is not None else None
         except Unpackable as exc:
-            log.warning("sm_handover_unreadable", extra={"smid": entry.smid, "error": str(exc)})
+            log.warning("sm_handover_unreadable smid=%s error=%s", entry.smid, exc)
             state = None
         if state is None or state.jid != entry.jid:
             sessions.release(new_sid, pending)
@@ -194,7 +194,7 @@ class RemoteResumption:
             old_sid = str(data.get("sid", entry.sid))
             seqs = [first + i for i, (el, _) in enumerate(state.buffer) if el.name == "message"]
             module.mirror.released(old_sid, seqs)
-        log.info("sm_resumed_from_node", extra={"jid": str(state.jid), "node": entry.node})
+        log.info("sm_resumed_from_node jid=%s node=%s", state.jid, entry.node)
         return True
 
     async def _announce(self, entry: SmEntry, new_sid: str) -> SessionRecord | None:
