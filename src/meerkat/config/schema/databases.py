@@ -50,7 +50,12 @@ class RdbmsConnection:
     username: str = field(default="", metadata=doc("Login name (pgsql, mysql)."))
     password: str = field(default="", metadata=doc("Login password (pgsql, mysql)."))
     query_timeout: int = field(
-        default=5000, metadata=doc("Milliseconds one query may take, waiting included.")
+        default=5000,
+        metadata=doc(
+            "Milliseconds one statement may take once it has a connection. A call waiting for "
+            "a connection waits while the pool makes progress (a connection came back within "
+            "the last `query_timeout`) and fails after one `query_timeout` without any."
+        ),
     )
     connect_timeout: int = field(
         default=5000, metadata=doc("Milliseconds a new connection may take.")
