@@ -278,7 +278,7 @@ def build_targets(opts: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if not Path(shlex.split(command)[0]).exists():
         parser.error(f"meerkat server command not found: {command}")
     template = Path(opts.server_config)
-    port = (35223 if opts.tls == "direct" else 35222) + PORT_OFFSET
+    port = (26223 if opts.tls == "direct" else 26222) + PORT_OFFSET
     targets: list[Target] = []
     for name in opts.targets:
         if name in ("meerkat", "meerkat-w2"):
@@ -291,7 +291,7 @@ def build_targets(opts: argparse.Namespace, parser: argparse.ArgumentParser) -> 
                     template=template,
                     workers=workers,
                     port=port,
-                    admin_port=35551 + PORT_OFFSET,
+                    admin_port=26551 + PORT_OFFSET,
                     cpus=cpus,
                 )
             )
@@ -311,8 +311,8 @@ def scale_target(opts: argparse.Namespace) -> Target:
         command=opts.server_cmd,
         template=BENCH / "meerkat-scale.toml",
         workers=opts.scale_workers,
-        port=35232 + PORT_OFFSET,
-        admin_port=35561 + PORT_OFFSET,
+        port=26232 + PORT_OFFSET,
+        admin_port=26561 + PORT_OFFSET,
         cpus=ALL_CPUS,
     )
 

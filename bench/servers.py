@@ -116,7 +116,7 @@ def derive_config(template: Path, out: Path, workers: int, cert: tuple[Path, Pat
 
     Plain text edits keep the template readable on its own (it stays a usable config, with
     Meerkat's self-signed certificate); the template must have a `[general]` table. Every
-    `port = N` line of the bench's 35xxx range is shifted by `PORT_OFFSET`.
+    `port = N` line of the bench's 26xxx range is shifted by `PORT_OFFSET`.
     """
     lines: list[str] = []
     for line in template.read_text().splitlines():
@@ -124,7 +124,7 @@ def derive_config(template: Path, out: Path, workers: int, cert: tuple[Path, Pat
             continue
         if PORT_OFFSET and line.strip().startswith("port ="):
             number = int(line.split("=", 1)[1])
-            if 35000 <= number < 36000:  # the bench's own ports, not a database's
+            if 26000 <= number < 27000:  # the bench's own ports, not a database's
                 line = f"port = {number + PORT_OFFSET}"
         lines.append(line)
         if line.strip() == "[general]":
@@ -205,7 +205,7 @@ def meerkat_target(
 # on Meerkat: GraphQL `account.registerUser` on the admin endpoint (MongooseIM's schema), with
 # `meerkatctl account registerUser` as the fallback. Adjust here if the admin API changes.
 # ---------------------------------------------------------------------------------------------
-GRAPHQL_URL = f"http://127.0.0.1:{35551 + PORT_OFFSET}/api/graphql"  # bench/meerkat-bench.toml
+GRAPHQL_URL = f"http://127.0.0.1:{26551 + PORT_OFFSET}/api/graphql"  # bench/meerkat-bench.toml
 REGISTER = (
     "mutation($domain: DomainName!, $username: UserName!, $password: String!) "
     "{ account { registerUser(domain: $domain, username: $username, password: $password) "

@@ -206,7 +206,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     for old in probe_log.parent.glob(probe_log.name + "*"):
         old.unlink()
     os.environ["PAUSEPROBE_LOG"] = str(probe_log)
-    port, admin = 35232 + PORT_OFFSET, 35561 + PORT_OFFSET
+    port, admin = 26232 + PORT_OFFSET, 26561 + PORT_OFFSET
     cmd = [*opts.server_cmd.split(), str(BENCH / "pauseprobe.py")]
     server = MeerkatServer(cmd, config(opts.workers, opts.pool, opts.tls), [port, admin], "0-1")
     log_offset = server.log.stat().st_size if server.log.exists() else 0

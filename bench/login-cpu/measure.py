@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Private before/after measurement for issue 6 (server CPU per login and per message).
 
-Starts this checkout's server pinned to CPU 1 on ports 37222/37551 or `LOGIN_CPU_PORT` (place.py),
+Starts this checkout's server pinned to CPU 1 on ports 29222/29551 or `LOGIN_CPU_PORT` (place.py),
 registers users once, warms the generator's SCRAM cache once, then runs the given scenarios
 `--runs` times each against a fresh server, printing server ms per login / µs per message.
 With `--profile py-spy` the server runs under `py-spy record` (raw files in place.OUT;

@@ -1,7 +1,7 @@
 """Where the login-cpu tools run: ports and output folder, shifted by `LOGIN_CPU_PORT`.
 
 Developers measuring in parallel worktrees each pick their own `LOGIN_CPU_PORT` (default
-37222, the STARTTLS port; direct TLS is the next port, the admin API 329 above); each gets
+29222, the STARTTLS port; direct TLS is the next port, the admin API 329 above); each gets
 its own output folder and a config derived from `meerkat.toml` with its ports and data dir.
 With `workers` > 1 the config sets `general.workers` and the cluster port (148 above the
 c2s port; worker i uses the next ones).
@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PORT = int(os.environ.get("LOGIN_CPU_PORT", "37222"))
+PORT = int(os.environ.get("LOGIN_CPU_PORT", "29222"))
 ADMIN = PORT + 329
 CLUSTER = PORT + 148
-OUT = Path("/tmp/meerkat-login-cpu") if PORT == 37222 else Path(f"/tmp/meerkat-login-cpu-{PORT}")
+OUT = Path("/tmp/meerkat-login-cpu") if PORT == 29222 else Path(f"/tmp/meerkat-login-cpu-{PORT}")
 
 
 def config(workers: int = 1) -> Path:
@@ -28,7 +28,7 @@ def config(workers: int = 1) -> Path:
             '\n[internal_databases.cets]\ncluster_name = "login-cpu"\n'
             f'ip_address = "127.0.0.1"\nadvertised_address = "127.0.0.1"\nport = {CLUSTER}\n'
         )
-    for old, new in (("37222", PORT), ("37223", PORT + 1), ("37551", ADMIN)):
+    for old, new in (("29222", PORT), ("29223", PORT + 1), ("29551", ADMIN)):
         text = text.replace(f"port = {old}", f"port = {new}")
     text = text.replace('"/tmp/meerkat-login-cpu/var"', f'"{OUT}/var"')
     OUT.mkdir(parents=True, exist_ok=True)
