@@ -1,0 +1,393 @@
+"""`TcpConnection`: one client TCP connection, plain or TLS, as a single asyncio protocol.
+
+It is the c2s `Transport` of a TCP listener (STARTTLS on 5222, direct TLS on 5223, XEP-0368).
+Issue 6 (memory per idle connection): asyncio's streams cost, per connection, a TLS protocol
+with its own buffers, a StreamReader, a StreamWriter and a StreamReaderProtocol. Here one
+object does it all: TLS runs on `ssl.SSLObject` over two memory BIOs, bytes from the socket
+go into one BIO and records for the socket come out of the other, so OpenSSL's own state is
+the only TLS memory a connection keeps.
+
+The hard parts:
+
+- STARTTLS (RFC 6120 §5.4.3.3): a client may send its ClientHello right behind
+  ``<starttls/>``, in the same packet. Those bytes belong to TLS, not to the XML parser. A
+  TLS record starts with byte 0x16, a character XML 1.0 forbids (UTF-8 never has it inside
+  another character), so plaintext input is cut before the first 0x16 and what follows is
+  held: `start_tls` feeds it to TLS; a session that reads on without starting TLS gets it
+  as plaintext (and its parser rejects it, as before). Plaintext read before TLS but not yet
+  consumed is dropped at `start_tls`: it must not pass as if it came over TLS.
+- The session never waits for the handshake: `start_tls` returns at once; the next
+  plaintext can only come out of a finished handshake, and a failed or timed-out handshake
+  ends the connection (the session then reads the end of the stream).
+- TLS 1.3 sends messages of its own after the handshake (session tickets, key updates):
+  the outgoing BIO is flushed after every handshake step, read and write.
+- Flow control: input the session has not read yet is bounded (`READ_SIZE`); past it,
+  reading from the socket pauses until the session reads. Output is bounded by the session
+  (`buffered()` against its `max_output_buffer`).
+- A closed connection whose client does not read would keep its socket and unsent output
+  forever: it is aborted after the handshake timeout.
+- Nothing here keeps a reference cycle once the connection is lost: the socket transport
+  is dropped in `connection_lost`, the timer is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from .tls import connection_bindings
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+"""Bytes of input held for the session before reading from the socket pauses."""
+RECORD = 16384
+"""Largest plaintext of one TLS record: what one `SSLObject.read` can return."""
+_TLS_RECORD_START = b"\x16"
+"""The first byte of a TLS handshake record (a ClientHello)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsMaterial:
+    """A listener's TLS context and its certificate (for tls-server-end-point)."""
+
+    context: ssl.SSLContext
+    certificate_der: bytes
+
+
+class Phase(enum.Enum):
+    PLAIN = "plain"
+    """Plain TCP (before STARTTLS, or a listener without TLS)."""
+    HANDSHAKE = "handshake"
+    TLS = "tls"
+    CLOSED = "closed"
+    """The socket is closed (or closing): nothing more is read or written."""
+
+
+class TcpConnection(asyncio.Protocol):
+    """A client connection over TCP, optionally upgraded to TLS: the session's `Transport`."""
+
+    __slots__ = (
+        "_eof",
+        "_handshake_timeout",
+        "_held",
+        "_incoming",
+        "_input",
+        "_on_made",
+        "_outgoing",
+        "_paused",
+        "_peer",
+        "_pending_out",
+        "_phase",
+        "_sslobj",
+        "_timer",
+        "_tls",
+        "_transport",
+        "_waiter",
+    )
+
+    framed = False
+
+    def __init__(
+        self,
+        tls: TlsMaterial | None,
+        handshake_timeout: float,
+        on_made: Callable[[TcpConnection], None] | None = None,
+        *,
+        direct_tls: bool = False,
+    ) -> None:
+        self._tls = tls
+        self._handshake_timeout = handshake_timeout
+        self._on_made = on_made
+        """Called once the socket is connected (the listener starts the session)."""
+        self._transport: asyncio.Transport | None = None
+        self._peer = ("", 0)
+        self._phase = Phase.HANDSHAKE if direct_tls else Phase.PLAIN
+        self._sslobj: ssl.SSLObject | None = None
+        self._incoming: ssl.MemoryBIO | None = None
+        self._outgoing: ssl.MemoryBIO | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._input: bytes | bytearray = b""
+        """Plaintext received and not yet read by the session."""
+        self._held = b""
+        """Bytes received in the clear from the first 0x16 on (a ClientHello, see above)."""
+        self._eof = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self._pending_out: list[bytes] | None = None
+        """Written during the handshake: sent once it is done."""
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        transport = cast(asyncio.Transport, transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self._peer = (str(peer[0]), int(peer[1]))
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._phase is Phase.HANDSHAKE:
+            self._begin_tls()
+        on_made, self._on_made = self._on_made, None
+        if on_made is not None:
+            on_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        phase = self._phase
+        if phase is Phase.TLS or phase is Phase.HANDSHAKE:
+            assert self._incoming is not None
+            self._incoming.write(data)
+            self._advance_tls()
+        elif phase is Phase.PLAIN:
+            self._plain_received(data)
+
+    def eof_received(self) -> bool:
+        if self._phase is Phase.HANDSHAKE:
+            log.debug("c2s_tls_failed peer=%s reason=eof during handshake", self._peer[0])
+            self._fail()
+            return False
+        self._end_of_input()
+        return True  # keep the socket open for our closing tag; the session closes it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._phase = Phase.CLOSED
+        self._transport = None
+        self._cancel_timer()
+        self._end_of_input()
+
+    # -- what the session calls (c2s.transport.Transport) -------------------------------------
+    @property
+    def peer(self) -> tuple[str, int]:
+        return self._peer
+
+    @property
+    def secure(self) -> bool:
+        return self._sslobj is not None
+
+    @property
+    def can_starttls(self) -> bool:
+        return self._tls is not None and self._sslobj is None
+
+    @property
+    def tls_version(self) -> str | None:
+        obj = self._sslobj
+        return obj.version() if obj is not None else None
+
+    def channel_bindings(self) -> dict[str, bytes]:
+        # Computed at each call (a few per login), not kept: most connections never need
+        # them again after authentication, and each would keep a dict.
+        obj = self._sslobj
+        if obj is None or self._tls is None or obj.version() is None:
+            return {}
+        return connection_bindings(obj, self._tls.certificate_der)
+
+    async def read(self) -> bytes:
+        """Plaintext received since the last read; b"" at the end of the stream."""
+        while not self._input:
+            if self._held and self._phase is Phase.PLAIN:
+                # Not TLS after all: the session's parser gets (and refuses) these bytes.
+                self._input, self._held = self._held, b""
+                break
+            if self._eof:
+                return b""
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        data = self._input
+        self._input = b""
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return data if isinstance(data, bytes) else bytes(data)
+
+    def write(self, data: bytes) -> None:
+        phase = self._phase
+        if phase is Phase.TLS:
+            assert self._sslobj is not None
+            try:
+                self._sslobj.write(data)
+            except ssl.SSLError as exc:
+                log.debug("c2s_tls_failed peer=%s reason=%s", self._peer[0], exc)
+                self._fail()
+                return
+            self._flush_tls()
+        elif phase is Phase.PLAIN:
+            transport = self._transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+        elif phase is Phase.HANDSHAKE:
+            if self._pending_out is None:
+                self._pending_out = []
+            self._pending_out.append(data)
+
+    def buffered(self) -> int:
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    async def start_tls(self) -> None:
+        """Switch to TLS (the session wrote ``<proceed/>``); the handshake goes on from the
+        client's next bytes, or from those it sent right behind ``<starttls/>``."""
+        assert self._phase is Phase.PLAIN and self._tls is not None
+        self._phase = Phase.HANDSHAKE
+        self._input = b""  # plaintext sent behind <starttls/>: must not pass for TLS input
+        self._begin_tls()
+        held, self._held = self._held, b""
+        if held:
+            self.data_received(held)
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+
+    def close(self) -> None:
+        """Close after sending what was written (with a TLS close_notify when in TLS); a client
+        that has not taken it all within the handshake timeout is cut off."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._phase is Phase.TLS:
+            assert self._sslobj is not None
+            # SSLWantReadError: our close_notify is written; the peer's is not awaited.
+            with contextlib.suppress(ssl.SSLError):
+                self._sslobj.unwrap()
+            self._flush_tls()
+        self._phase = Phase.CLOSED
+        self._cancel_timer()
+        transport.close()
+        if transport.get_write_buffer_size():
+            # A client that does not read would keep the socket and its unsent bytes forever.
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._handshake_timeout, transport.abort)
+
+    # -- inside -------------------------------------------------------------------------------
+    def _plain_received(self, data: bytes) -> None:
+        if self._held:
+            self._held += data
+        elif self._tls is not None and _TLS_RECORD_START in data:
+            cut = data.index(_TLS_RECORD_START)
+            self._held = data[cut:]
+            if cut:
+                self._deliver(data[:cut])
+            else:
+                self._wake()
+        else:
+            self._deliver(data)
+            return
+        if len(self._held) >= READ_SIZE:
+            self._pause()
+
+    def _begin_tls(self) -> None:
+        assert self._tls is not None
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._sslobj = self._tls.context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._handshake_timeout, self._on_handshake_timeout)
+
+    def _advance_tls(self) -> None:
+        sslobj = self._sslobj
+        assert sslobj is not None
+        if self._phase is Phase.HANDSHAKE:
+            try:
+                sslobj.do_handshake()
+            except ssl.SSLWantReadError:
+                self._flush_tls()
+                return
+            except (ssl.SSLError, ValueError) as exc:
+                log.debug("c2s_tls_failed peer=%s reason=%s", self._peer[0], exc)
+                self._fail()
+                return
+            self._phase = Phase.TLS
+            self._cancel_timer()
+            pending, self._pending_out = self._pending_out, None
+            for data in pending or ():
+                sslobj.write(data)
+        chunks: list[bytes] = []
+        incoming = self._incoming
+        assert incoming is not None
+        closed = False
+        try:
+            while incoming.pending or sslobj.pending():
+                chunk = sslobj.read(RECORD)
+                if not chunk:  # close_notify
+                    closed = True
+                    break
+                chunks.append(chunk)
+        except ssl.SSLWantReadError:
+            pass  # a record not complete yet
+        except ssl.SSLZeroReturnError:
+            closed = True
+        except ssl.SSLError as exc:
+            log.debug("c2s_tls_failed peer=%s reason=%s", self._peer[0], exc)
+            self._fail()
+            return
+        self._flush_tls()
+        if chunks:
+            self._deliver(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        if closed:
+            self._end_of_input()
+
+    def _flush_tls(self) -> None:
+        outgoing = self._outgoing
+        assert outgoing is not None
+        if outgoing.pending:
+            data = outgoing.read()
+            transport = self._transport
+            if transport is not None and not transport.is_closing():
+                transport.write(data)
+
+    def _deliver(self, data: bytes) -> None:
+        current = self._input
+        if not current:
+            self._input = data
+        elif isinstance(current, bytes):
+            self._input = bytearray(current) + data
+        else:
+            current += data
+        if len(self._input) >= READ_SIZE:
+            self._pause()
+        self._wake()
+
+    def _pause(self) -> None:
+        if not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _end_of_input(self) -> None:
+        self._eof = True
+        self._wake()
+
+    def _fail(self) -> None:
+        """TLS failed: send what OpenSSL has for the peer (an alert) and close."""
+        if self._outgoing is not None:
+            self._flush_tls()
+        self._phase = Phase.CLOSED
+        self._cancel_timer()
+        if self._transport is not None:
+            self._transport.close()
+        self._end_of_input()
+
+    def _on_handshake_timeout(self) -> None:
+        self._timer = None
+        if self._phase is Phase.HANDSHAKE:
+            log.debug("c2s_tls_failed peer=%s reason=handshake timeout", self._peer[0])
+            self._fail()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

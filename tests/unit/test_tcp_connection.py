@@ -1,0 +1,305 @@
+"""`TcpConnection`, the c2s protocol with its own TLS, driven byte by byte without sockets.
+
+A `Pair` joins a server `TcpConnection` (on a fake socket transport) and a client
+`ssl.SSLObject` over memory BIOs, and moves bytes between them only when told to, so a test
+decides exactly which bytes arrive together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import ssl
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meerkat.listeners.certs import ensure_self_signed
+from meerkat.listeners.connection import READ_SIZE, Phase, TcpConnection, TlsMaterial
+from meerkat.listeners.tls import certificate_der, server_context
+
+STARTTLS = b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+
+
+@pytest.fixture(scope="module")
+def material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+    cert, key = ensure_self_signed(Path(tmp_path_factory.mktemp("certs")), ["localhost"])
+    return TlsMaterial(server_context(cert, key), certificate_der(cert))
+
+
+class FakeSocket(asyncio.Transport):
+    """What the server connection writes, and whether it paused reading or closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = bytearray()
+        self.closed = False
+        self.paused = False
+        self.unsent = 0
+        """What a peer that does not read leaves in the buffer (`get_write_buffer_size`)."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closed
+        self.sent += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def take(self) -> bytes:
+        data = bytes(self.sent)
+        self.sent.clear()
+        return data
+
+
+class Pair:
+    """A server `TcpConnection` and a TLS client, joined by hand."""
+
+    def __init__(self, material: TlsMaterial, *, direct_tls: bool = False) -> None:
+        self.socket = FakeSocket()
+        self.made: list[TcpConnection] = []
+        self.server = TcpConnection(material, 5.0, self.made.append, direct_tls=direct_tls)
+        self.server.connection_made(self.socket)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.c_in, self.c_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.client = ctx.wrap_bio(self.c_in, self.c_out, server_hostname="localhost")
+
+    def client_hello(self) -> bytes:
+        with pytest.raises(ssl.SSLWantReadError):
+            self.client.do_handshake()
+        return self.c_out.read()
+
+    def to_client(self) -> None:
+        self.c_in.write(self.socket.take())
+
+    def handshake(self) -> None:
+        """Run the client's handshake to its end."""
+        self.server.data_received(self.client_hello())
+        for _ in range(5):
+            self.to_client()
+            try:
+                self.client.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            else:
+                self.server.data_received(self.c_out.read())
+                self.to_client()
+                return
+            self.server.data_received(self.c_out.read())
+        raise AssertionError("handshake did not finish")
+
+    def send_tls(self, data: bytes) -> None:
+        self.client.write(data)
+        self.server.data_received(self.c_out.read())
+
+    def received_tls(self) -> bytes:
+        self.to_client()
+        out = b""
+        while True:
+            try:
+                out += self.client.read(65536)
+            except ssl.SSLWantReadError:
+                return out
+
+
+def garbage_of_type(kind: type) -> int:
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        return sum(1 for obj in gc.garbage if isinstance(obj, kind))
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+async def test_plain_bytes_reach_the_session_and_replies_go_out_in_the_clear(
+    material: TlsMaterial,
+) -> None:
+    pair = Pair(material)
+    assert pair.made == [pair.server] and pair.server.can_starttls and not pair.server.secure
+    pair.server.data_received(b"<stream:stream>")
+    assert await pair.server.read() == b"<stream:stream>"
+    pair.server.write(b"<stream:features/>")
+    assert pair.socket.take() == b"<stream:features/>"
+
+
+async def test_starttls_then_the_stream_goes_over_tls(material: TlsMaterial) -> None:
+    pair = Pair(material)
+    pair.server.data_received(STARTTLS)
+    assert await pair.server.read() == STARTTLS
+    pair.server.write(b"<proceed/>")
+    assert pair.socket.take() == b"<proceed/>"
+    await pair.server.start_tls()
+    pair.handshake()
+    assert pair.server.secure and not pair.server.can_starttls
+    assert pair.server.tls_version == "TLSv1.3"
+    assert set(pair.server.channel_bindings()) == {"tls-exporter", "tls-server-end-point"}
+    pair.send_tls(b"<stream:stream to='localhost'>")
+    assert await pair.server.read() == b"<stream:stream to='localhost'>"
+    pair.server.write(b"<stream:features/>")
+    assert pair.received_tls() == b"<stream:features/>"
+
+
+async def test_a_client_hello_sent_right_behind_starttls_goes_to_tls_not_to_the_parser(
+    material: TlsMaterial,
+) -> None:
+    pair = Pair(material)
+    hello = pair.client_hello()
+    pair.server.data_received(STARTTLS + b" " + hello)  # one packet
+    assert await pair.server.read() == STARTTLS + b" "
+    pair.server.write(b"<proceed/>")
+    assert pair.socket.take().startswith(b"<proceed/>")
+    await pair.server.start_tls()  # the held ClientHello goes to TLS now
+    for _ in range(5):
+        pair.to_client()
+        try:
+            pair.client.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            pair.server.data_received(pair.c_out.read())
+    pair.server.data_received(pair.c_out.read())
+    assert pair.server.tls_version is not None
+    pair.send_tls(b"<stream:stream>")
+    assert await pair.server.read() == b"<stream:stream>"
+
+
+async def test_plaintext_sent_behind_starttls_never_passes_for_tls_input(
+    material: TlsMaterial,
+) -> None:
+    pair = Pair(material)
+    pair.server.data_received(STARTTLS)
+    assert await pair.server.read() == STARTTLS
+    pair.server.data_received(b"<stream:stream injected='yes'>")  # before the handshake
+    await pair.server.start_tls()
+    pair.handshake()
+    pair.send_tls(b"<stream:stream>")
+    assert await pair.server.read() == b"<stream:stream>"
+
+
+async def test_tls_bytes_without_starttls_reach_the_parser_which_refuses_them(
+    material: TlsMaterial,
+) -> None:
+    pair = Pair(material)
+    hello = pair.client_hello()
+    pair.server.data_received(hello)
+    assert await asyncio.wait_for(pair.server.read(), 1) == hello
+
+
+async def test_direct_tls_handshakes_from_the_first_byte(material: TlsMaterial) -> None:
+    pair = Pair(material, direct_tls=True)
+    assert pair.server.secure and not pair.server.can_starttls
+    pair.server.write(b"<early/>")  # written during the handshake: sent once it is done
+    assert pair.socket.take() == b""
+    pair.handshake()
+    assert pair.received_tls() == b"<early/>"
+    pair.send_tls(b"<a/>")
+    pair.send_tls(b"<b/>")
+    assert await pair.server.read() == b"<a/><b/>"
+
+
+async def test_a_failed_handshake_closes_quietly_and_the_session_reads_the_end(
+    material: TlsMaterial, caplog: pytest.LogCaptureFixture
+) -> None:
+    pair = Pair(material, direct_tls=True)
+    with caplog.at_level(logging.DEBUG, logger="meerkat.listeners.connection"):
+        pair.server.data_received(b"\x16\x03\x01\x00\x05hello, not TLS at all")
+    assert pair.socket.closed
+    assert await pair.server.read() == b""
+    assert [r.getMessage().split()[0] for r in caplog.records] == ["c2s_tls_failed"]
+    assert all(r.exc_info is None and r.levelno <= logging.INFO for r in caplog.records)
+
+
+async def test_a_handshake_that_takes_too_long_is_closed(material: TlsMaterial) -> None:
+    pair = Pair(material, direct_tls=True)
+    pair.server._handshake_timeout = 0.05
+    pair.server._cancel_timer()
+    pair.server._timer = asyncio.get_running_loop().call_later(
+        0.05, pair.server._on_handshake_timeout
+    )
+    assert await asyncio.wait_for(pair.server.read(), 2) == b""
+    assert pair.socket.closed
+
+
+async def test_close_notify_from_the_client_ends_the_input(material: TlsMaterial) -> None:
+    pair = Pair(material, direct_tls=True)
+    pair.handshake()
+    pair.send_tls(b"</stream:stream>")
+    with pytest.raises(ssl.SSLWantReadError):
+        pair.client.unwrap()
+    pair.server.data_received(pair.c_out.read())
+    assert await pair.server.read() == b"</stream:stream>"
+    assert await pair.server.read() == b""
+    pair.server.write(b"</stream:stream>")  # the session's closing tag still goes out
+    assert pair.received_tls() == b"</stream:stream>"
+    pair.server.close()
+    assert pair.socket.closed
+    pair.to_client()
+    pair.client.unwrap()  # the server's close_notify arrived: the client's unwrap completes
+
+
+async def test_unread_input_pauses_the_socket_until_the_session_reads(
+    material: TlsMaterial,
+) -> None:
+    pair = Pair(material, direct_tls=True)
+    pair.handshake()
+    chunk = b"<message><body>" + b"x" * 16000 + b"</body></message>"
+    sent = 0
+    while not pair.socket.paused:
+        pair.send_tls(chunk)
+        sent += len(chunk)
+    assert sent >= READ_SIZE
+    data = await pair.server.read()
+    assert len(data) == sent and not pair.socket.paused
+
+
+async def test_buffered_is_what_the_socket_could_not_send(material: TlsMaterial) -> None:
+    pair = Pair(material)
+    pair.socket.unsent = 123_456  # a peer that stopped reading
+    assert pair.server.buffered() == 123_456
+
+
+async def test_a_lost_connection_ends_the_input_and_leaves_no_cycle(
+    material: TlsMaterial,
+) -> None:
+    gc.collect()
+    pair = Pair(material, direct_tls=True)
+    pair.handshake()
+    reading = asyncio.ensure_future(pair.server.read())
+    await asyncio.sleep(0)
+    pair.server.connection_lost(ConnectionResetError())
+    assert await reading == b""
+    assert pair.server._phase is Phase.CLOSED
+    pair.server.write(b"<late/>")  # dropped, not raised
+    del pair, reading
+    assert garbage_of_type(TcpConnection) == 0
+
+
+async def test_a_connection_failing_its_handshake_leaves_no_cycle(material: TlsMaterial) -> None:
+    gc.collect()
+    pair = Pair(material)
+    pair.server.data_received(STARTTLS)
+    await pair.server.read()
+    await pair.server.start_tls()
+    pair.server.data_received(b"\x16\x03\x01\x00\x01garbage")
+    assert await pair.server.read() == b""
+    pair.server.connection_lost(None)
+    del pair
+    assert garbage_of_type(TcpConnection) == 0
