@@ -17,6 +17,7 @@ namespaces as the peer's stream header, so the peer sees no difference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 from xml.parsers import expat
 
 from . import ns
@@ -25,9 +26,12 @@ from .errors import StreamError
 
 _XML_NS = ns.XML + " "
 _SYNTHETIC_ROOT = b"<meerkat-frames>"
-TEXT_BUFFER_SIZE = 2048
+TEXT_BUFFER_SIZE = 512
 """expat's text buffer: every parser holds one (64 KiB was most of an idle connection's
-parser); longer text arrives in pieces."""
+parser, 2 KiB still 15 % of it); longer text arrives in pieces."""
+INTERN_LIMIT = 4096
+"""Names the parsers' shared intern table may hold before it starts over: the names come from
+peers, so the table must not grow without bound."""
 
 
 @dataclass(slots=True)
@@ -78,6 +82,9 @@ def _attrs(raw: dict[str, str]) -> dict[str, str]:
 class XmlStream:
     """Incremental parser of one XMPP stream (restarted after STARTTLS and SASL)."""
 
+    _intern: ClassVar[dict[str, str]] = {}
+    """The intern table all parsers share (see `_new_expat`), emptied past `INTERN_LIMIT`."""
+
     def __init__(
         self, *, max_stanza_size: int = 65536, max_depth: int = 64, framed: bool = False
     ) -> None:
@@ -89,9 +96,12 @@ class XmlStream:
         self._start_parser()
 
     def _new_expat(self) -> expat.XMLParserType:
-        p = expat.ParserCreate(namespace_separator=" ")
+        # One intern table for every parser of the process (pyexpat gives each parser a dict
+        # of its own by default: ~1 KiB each, holding the same few dozen element and
+        # attribute names). It only maps strings to equal strings: sharing it is safe.
+        p = expat.ParserCreate(namespace_separator=" ", intern=XmlStream._intern)
+        p.buffer_size = TEXT_BUFFER_SIZE  # before buffer_text: no default 8 KiB buffer first
         p.buffer_text = True
-        p.buffer_size = TEXT_BUFFER_SIZE
         p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         p.StartElementHandler = self._on_start
         p.EndElementHandler = self._on_end
@@ -192,6 +202,8 @@ class XmlStream:
                 return [StreamClosed()]
             parser = self._revive()
         self._fed += len(data)
+        if len(XmlStream._intern) > INTERN_LIMIT:
+            XmlStream._intern.clear()
         try:
             parser.Parse(data, False)
         except expat.ExpatError as exc:
