@@ -82,6 +82,21 @@ def _attrs(raw: dict[str, str]) -> dict[str, str]:
 class XmlStream:
     """Incremental parser of one XMPP stream (restarted after STARTTLS and SASL)."""
 
+    # Slots: every connection keeps one of these, a hibernated one nothing else of it.
+    __slots__ = (
+        "_default_ns",
+        "_events",
+        "_fed",
+        "_opened",
+        "_parser",
+        "_root_decls",
+        "_stack",
+        "_stanza_start",
+        "framed",
+        "max_depth",
+        "max_stanza_size",
+    )
+
     _intern: ClassVar[dict[str, str]] = {}
     """The intern table all parsers share (see `_new_expat`), emptied past `INTERN_LIMIT`."""
 
