@@ -18,7 +18,7 @@ import pytest
 
 from meerkat.listeners.certs import ensure_self_signed
 from meerkat.listeners.connection import READ_SIZE, Phase, TcpConnection, TlsMaterial
-from meerkat.listeners.tls import certificate_der, server_context
+from meerkat.listeners.tls import certificate_der, connection_bindings, server_context
 
 STARTTLS = b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 
@@ -151,7 +151,10 @@ async def test_starttls_then_the_stream_goes_over_tls(material: TlsMaterial) -> 
     pair.handshake()
     assert pair.server.secure and not pair.server.can_starttls
     assert pair.server.tls_version == "TLSv1.3"
-    assert set(pair.server.channel_bindings()) == {"tls-exporter", "tls-server-end-point"}
+    bindings = pair.server.channel_bindings()
+    assert list(bindings) == ["tls-exporter", "tls-server-end-point"]
+    assert pair.server._sslobj is not None
+    assert dict(bindings) == connection_bindings(pair.server._sslobj, material.certificate_der)
     pair.send_tls(b"<stream:stream to='localhost'>")
     assert await pair.server.read() == b"<stream:stream to='localhost'>"
     pair.server.write(b"<stream:features/>")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,7 @@ class SaslExchange:
         accounts: Any,
         domain: str,
         mechanism: str,
-        channel_bindings: dict[str, bytes],
+        channel_bindings: Mapping[str, bytes],
         plus_advertised: bool,
         mock_secret: bytes,
         *,

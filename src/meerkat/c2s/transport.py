@@ -6,6 +6,7 @@ Sessions never touch sockets; listeners implement this protocol.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 
@@ -35,7 +36,7 @@ class Transport(Protocol):
         """``TLSv1.3`` ..., None without TLS."""
         ...
 
-    def channel_bindings(self) -> dict[str, bytes]:
+    def channel_bindings(self) -> Mapping[str, bytes]:
         """Channel-binding types available on this connection and their data."""
         ...
 

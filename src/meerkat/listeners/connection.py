@@ -38,11 +38,11 @@ import enum
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from .tls import connection_bindings
+from .tls import ConnectionBindings
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +181,13 @@ class TcpConnection(asyncio.Protocol):
         obj = self._sslobj
         return obj.version() if obj is not None else None
 
-    def channel_bindings(self) -> dict[str, bytes]:
-        # Computed at each call (a few per login), not kept: most connections never need
-        # them again after authentication, and each would keep a dict.
+    def channel_bindings(self) -> Mapping[str, bytes]:
+        # Made at each call (a few per login), not kept: the data is computed only when a
+        # SCRAM -PLUS exchange reads it, and most connections never need it again.
         obj = self._sslobj
         if obj is None or self._tls is None or obj.version() is None:
             return {}
-        return connection_bindings(obj, self._tls.certificate_der)
+        return ConnectionBindings(obj, self._tls.certificate_der)
 
     async def read(self) -> bytes:
         """Plaintext received since the last read; b"" at the end of the stream."""

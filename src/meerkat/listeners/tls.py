@@ -12,12 +12,19 @@ import _ssl
 import ctypes
 import logging
 import ssl
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ..xmpp.sasl.channel_binding import available_channel_bindings
+from ..xmpp.sasl.channel_binding import (
+    TLS_EXPORTER,
+    TLS_EXPORTER_LENGTH,
+    available_channel_bindings,
+    tls_exporter_data,
+    tls_server_end_point_data,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,8 @@ def certificate_der(certfile: Path) -> bytes:
 class _Exporter:
     def __init__(self) -> None:
         self.ok = False
+        self.checked = False
+        """The pointer check passed once (on a real connection)."""
         try:
             # PyDLL, not CDLL: these calls take microseconds, and CDLL releases the GIL around
             # each one (a chance for another thread to take it while the loop waits).
@@ -83,6 +92,7 @@ class _Exporter:
             self.ok = False
             log.warning("tls_exporter_disabled: SSL pointer check failed")
             return None
+        self.checked = True
         out = ctypes.create_string_buffer(length)
         if (
             self._export(pointer, out, length, _EXPORTER_LABEL, len(_EXPORTER_LABEL), b"", 0, 1)
@@ -100,6 +110,45 @@ def export_channel_binding(ssl_object: ssl.SSLObject) -> bytes | None:
     if ssl_object.version() != "TLSv1.3":
         return None
     return _exporter.export(ssl_object)
+
+
+class ConnectionBindings(Mapping[str, bytes]):
+    """The channel bindings a finished TLS connection offers: the types are known at once, the
+    data is computed when read (a SCRAM -PLUS exchange reads it once), so that nothing is kept
+    per connection (issue 6) and listing the types, several times per login, stays cheap."""
+
+    __slots__ = ("_certificate_der", "_ssl_object", "_types")
+
+    def __init__(self, ssl_object: ssl.SSLObject, certificate_der: bytes) -> None:
+        self._ssl_object = ssl_object
+        self._certificate_der = certificate_der
+        version = ssl_object.version()
+        if version == "TLSv1.3" and not _exporter.checked:
+            export_channel_binding(ssl_object)  # the first connection checks the pointer
+        usable = version == "TLSv1.3" and _exporter.ok
+        self._types = tuple(
+            available_channel_bindings(
+                tls_version=version,
+                exporter=bytes(TLS_EXPORTER_LENGTH) if usable else None,  # a stand-in
+                certificate_der=certificate_der,
+            )
+        )
+
+    def __getitem__(self, key: str) -> bytes:
+        if key not in self._types:
+            raise KeyError(key)
+        if key == TLS_EXPORTER:
+            data = export_channel_binding(self._ssl_object)
+            if data is None:
+                raise KeyError(key)
+            return tls_exporter_data(data)
+        return tls_server_end_point_data(self._certificate_der)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        return len(self._types)
 
 
 def connection_bindings(ssl_object: ssl.SSLObject, certificate_der: bytes) -> dict[str, bytes]:
