@@ -242,6 +242,7 @@ class Node:
                 backlog=listener.backlog,
                 max_connections=listener.max_connections,
                 reuse_port=self.reuse_port,
+                proxy_protocol=listener.proxy_protocol,
             )
             await c2s.start()
             self.c2s_listeners.append(c2s)

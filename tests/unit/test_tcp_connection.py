@@ -306,3 +306,26 @@ async def test_a_connection_failing_its_handshake_leaves_no_cycle(material: TlsM
     pair.server.connection_lost(None)
     del pair
     assert garbage_of_type(TcpConnection) == 0
+
+
+async def test_a_proxy_header_split_across_reads_names_the_peer_and_keeps_what_follows() -> None:
+    sock = FakeSocket()
+    conn = TcpConnection(None, 5.0, proxy_protocol=True)
+    conn.connection_made(sock)
+    header = b"PROXY TCP4 192.0.2.7 10.0.0.1 40123 5222\r\n"
+    conn.data_received(header[:9])
+    assert conn.peer == ("127.0.0.1", 40000)
+    conn.data_received(header[9:] + b"<stream:stream>")
+    assert conn.peer == ("192.0.2.7", 40123)
+    assert await conn.read() == b"<stream:stream>"
+    conn.data_received(b"PROXY TCP4 198.51.100.1 10.0.0.1 1 2\r\n")  # only the first counts
+    assert conn.peer == ("192.0.2.7", 40123)
+
+
+async def test_a_connection_without_a_proxy_header_is_closed_before_anything_is_read() -> None:
+    sock = FakeSocket()
+    conn = TcpConnection(None, 5.0, proxy_protocol=True)
+    conn.connection_made(sock)
+    conn.data_received(b"<?xml version='1.0'?><stream:stream>")
+    assert sock.closed
+    assert await conn.read() == b""

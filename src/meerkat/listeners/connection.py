@@ -26,6 +26,9 @@ The hard parts:
   (`buffered()` against its `max_output_buffer`).
 - A closed connection whose client does not read would keep its socket and unsent output
   forever: it is aborted after the handshake timeout.
+- Behind a load balancer (`proxy_protocol`), the connection's first bytes are a PROXY protocol
+  header naming the client (proxy_header.py): it is read before anything else (TLS included)
+  and replaces the socket's peer; a connection without a valid one is closed.
 - Nothing here keeps a reference cycle once the connection is lost: the socket transport
   is dropped in `connection_lost`, the timer is cancelled.
 """
@@ -42,6 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
+from .proxy_header import ProxyHeaderError, parse_proxy_header
 from .tls import ConnectionBindings
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,7 @@ class TcpConnection(asyncio.Protocol):
         "_peer",
         "_pending_out",
         "_phase",
+        "_proxy",
         "_sslobj",
         "_timer",
         "_tls",
@@ -102,6 +107,7 @@ class TcpConnection(asyncio.Protocol):
         on_made: Callable[[TcpConnection], None] | None = None,
         *,
         direct_tls: bool = False,
+        proxy_protocol: bool = False,
     ) -> None:
         self._tls = tls
         self._handshake_timeout = handshake_timeout
@@ -123,6 +129,8 @@ class TcpConnection(asyncio.Protocol):
         self._paused = False
         self._pending_out: list[bytes] | None = None
         """Written during the handshake: sent once it is done."""
+        self._proxy: bytes | None = b"" if proxy_protocol else None
+        """The PROXY header's bytes so far, while one is expected; None once read (or never)."""
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -141,6 +149,10 @@ class TcpConnection(asyncio.Protocol):
             on_made(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._proxy is not None:
+            data = self._proxy_received(data)
+            if not data:
+                return
         phase = self._phase
         if phase is Phase.TLS or phase is Phase.HANDSHAKE:
             assert self._incoming is not None
@@ -269,6 +281,26 @@ class TcpConnection(asyncio.Protocol):
             self._timer = loop.call_later(self._handshake_timeout, transport.abort)
 
     # -- inside -------------------------------------------------------------------------------
+    def _proxy_received(self, data: bytes) -> bytes:
+        """Read the PROXY header; what follows it (b"" while it is incomplete)."""
+        assert self._proxy is not None
+        buffered = self._proxy + data if self._proxy else data
+        try:
+            parsed = parse_proxy_header(buffered)
+        except ProxyHeaderError as exc:
+            log.info("c2s_proxy_header_refused peer=%s reason=%s", self._peer[0], exc)
+            self._proxy = None
+            self._fail()
+            return b""
+        if parsed is None:
+            self._proxy = buffered
+            return b""
+        self._proxy = None
+        address, used = parsed
+        if address is not None:
+            self._peer = address
+        return buffered[used:]
+
     def _plain_received(self, data: bytes) -> None:
         if self._held:
             self._held += data

@@ -34,6 +34,7 @@ class C2SListener:
         backlog: int = 1024,
         max_connections: int = 10000,
         reuse_port: bool = False,
+        proxy_protocol: bool = False,
     ) -> None:
         self.node = node
         self.settings = settings
@@ -43,6 +44,7 @@ class C2SListener:
         self.backlog = backlog
         self.max_connections = max_connections
         self.reuse_port = reuse_port
+        self.proxy_protocol = proxy_protocol
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -69,6 +71,7 @@ class C2SListener:
             self.settings.state_timeout,
             self._accept,
             direct_tls=self.direct_tls and self.tls is not None,
+            proxy_protocol=self.proxy_protocol,
         )
 
     def _accept(self, connection: TcpConnection) -> None:

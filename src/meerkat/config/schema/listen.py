@@ -61,7 +61,11 @@ class C2SListener:
     )
     proxy_protocol: bool = field(
         default=False,
-        metadata=doc("Expect a HAProxy PROXY protocol header (v1 or v2) on each connection."),
+        metadata=doc(
+            "Expect a HAProxy PROXY protocol header (v1 or v2) first on each connection (behind "
+            "a load balancer): the client address it names is the session's; a connection "
+            "without a valid one is closed."
+        ),
     )
     tls: C2STlsConfig = field(
         default_factory=C2STlsConfig, metadata=doc("TLS settings; see `[listen.c2s.tls]`.")
