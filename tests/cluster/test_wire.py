@@ -64,6 +64,36 @@ def test_frames_split_across_reads_are_reassembled() -> None:
     assert out == [["a"], ["b", 2]]
 
 
+def test_many_frames_of_one_read_come_out_in_order_and_a_partial_one_waits() -> None:
+    frames = [wire.encode(["m", i, ("key", i)]) for i in range(50)]
+    data = b"".join(frames)
+    cut = len(data) - 3  # the last frame arrives in two reads
+    dec = wire.FrameDecoder()
+    dec.feed(data[:cut])
+    first = dec.messages()
+    assert first == [["m", i, ("key", i)] for i in range(49)]
+    assert dec.messages() == []
+    dec.feed(data[cut:])
+    assert dec.messages() == [["m", 49, ("key", 49)]]
+
+
+def test_a_bad_frame_after_good_ones_fails_and_leaves_the_buffer_usable() -> None:
+    dec = wire.FrameDecoder()
+    dec.feed(wire.encode(["ok"]) + b"\x00\x00\x00\x02\xc1\xc1")
+    with pytest.raises(ProtocolError):
+        dec.messages()
+    dec.feed(wire.encode(["more"]))  # no buffer export left behind by the failed decode
+
+
+def test_a_link_encoder_writes_the_same_frames_as_encode() -> None:
+    encoder = wire.FrameEncoder()
+    for msg in (["s", "cets", ["t", "op", "ref", 1, ["insert", [[["k"], ("v", 1)]]]]], ["hb"]):
+        assert encoder.encode(msg) == wire.encode(msg)
+    with pytest.raises(TypeError):
+        encoder.encode([object()])
+    assert encoder.encode(["after", "an error"]) == wire.encode(["after", "an error"])
+
+
 def test_oversize_frame_is_a_protocol_error() -> None:
     dec = wire.FrameDecoder(max_frame=10)
     dec.feed(wire.encode(["x" * 20]))

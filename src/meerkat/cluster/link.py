@@ -115,6 +115,7 @@ class Link:
         self.initiator = local.node if outbound else peer.node
         self._config = config
         self._clock = clock
+        self._encoder = wire.FrameEncoder()
         self._pending: list[bytes] = []
         """Frames of this loop turn, written by `_flush` at its end."""
         self._closed = asyncio.Event()
@@ -134,7 +135,7 @@ class Link:
         """Queue one message; FIFO. Raises LinkClosed when closed or overflowing."""
         if self._closed.is_set():
             raise LinkClosed(self.close_reason or "closed")
-        frame = wire.encode(msg)
+        frame = self._encoder.encode(msg)
         if len(frame) - 4 > self._config.max_frame:
             raise ClusterError(f"message of {len(frame)} bytes exceeds the frame limit")
         pending = self._pending

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import inspect
 import itertools
 import logging
@@ -423,7 +424,9 @@ class ClusterNode:
 
     async def _run_link(self, link: Link) -> None:
         try:
-            reason = await link.run(self._on_message)
+            # The peer's NodeId once per link, not once per message.
+            peer = NodeId(link.peer.node, link.peer.boot_id)
+            reason = await link.run(functools.partial(self._on_message, peer))
         finally:
             self._all_links.discard(link)
         name = link.peer.node
@@ -507,8 +510,7 @@ class ClusterNode:
         finally:
             self._calls.pop(call_id, None)
 
-    def _on_message(self, link: Link, msg: Any) -> None:
-        peer = NodeId(link.peer.node, link.peer.boot_id)
+    def _on_message(self, peer: NodeId, link: Link, msg: Any) -> None:
         if not isinstance(msg, list) or not msg:
             return self._bad_message(link, msg)
         kind = msg[0]
