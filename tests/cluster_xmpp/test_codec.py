@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from meerkat.clustering import decode_routed, encode_routed
+from meerkat.clustering import decode_element, decode_routed, encode_routed
 from meerkat.core.acc import Acc
 from meerkat.xmpp.element import Element
 from meerkat.xmpp.jid import Jid
@@ -102,3 +102,11 @@ def test_a_nesting_bomb_is_refused() -> None:
     payload = ["sid", el, ["a", "b", ""], ["b", "c", ""], "h", 1.0, None, {}]
     with pytest.raises(ValueError):
         decode_routed(payload)
+
+
+@pytest.mark.parametrize("attrs", [{1: "x"}, {"a": "x", "b": None}, {b"a": "x"}])
+def test_an_element_with_attributes_that_are_not_all_strings_is_refused(
+    attrs: dict[object, object],
+) -> None:
+    with pytest.raises(ValueError, match="attribute"):
+        decode_element(["message", "jabber:client", attrs, ["text"]])

@@ -49,14 +49,17 @@ def decode_element(data: Any, depth: int = 0) -> Element:
         or type(children) is not list
     ):
         raise ValueError("bad element header")
-    for key, value in attrs.items():
-        if type(key) is not str or type(value) is not str:
-            raise ValueError("attribute names and values must be strings")
+    if attrs:
+        try:  # C speed for the common case: str.join refuses anything but strings
+            "".join(attrs)
+            "".join(attrs.values())
+        except TypeError:
+            raise ValueError("attribute names and values must be strings") from None
     if depth > MAX_DEPTH:
         raise ValueError("element nested too deeply")
-    kids: list[Element | str] = []
-    for child in children:
-        kids.append(child if type(child) is str else decode_element(child, depth + 1))
+    kids: list[Element | str] = [
+        child if type(child) is str else decode_element(child, depth + 1) for child in children
+    ]
     return Element(name, xmlns, attrs, kids)
 
 
