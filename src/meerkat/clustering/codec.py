@@ -49,17 +49,14 @@ def decode_element(data: Any, depth: int = 0) -> Element:
         or type(children) is not list
     ):
         raise ValueError("bad element header")
-    if attrs:
-        try:  # C speed for the common case: str.join refuses anything but strings
-            "".join(attrs)
-            "".join(attrs.values())
-        except TypeError:
-            raise ValueError("attribute names and values must be strings") from None
+    for key, value in attrs.items():
+        if type(key) is not str or type(value) is not str:
+            raise ValueError("attribute names and values must be strings")
     if depth > MAX_DEPTH:
         raise ValueError("element nested too deeply")
-    kids: list[Element | str] = [
-        child if type(child) is str else decode_element(child, depth + 1) for child in children
-    ]
+    kids: list[Element | str] = []
+    for child in children:
+        kids.append(child if type(child) is str else decode_element(child, depth + 1))
     return Element(name, xmlns, attrs, kids)
 
 
