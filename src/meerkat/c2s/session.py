@@ -384,7 +384,7 @@ class C2SSession:
                 if self._handed_over:
                     self._flush_out()
                     self.transport.close()
-                    log.debug("c2s_session_handed_over", extra={"jid": self._jid_str})
+                    log.debug("c2s_session_handed_over jid=%s", self._jid_str)
                 else:
                     async with self.node.endings:  # a mass disconnect ends a few at a time
                         await self._terminate(reason)
@@ -543,7 +543,7 @@ class C2SSession:
         self.transport.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        log.debug("c2s_session_detached", extra={"jid": self._jid_str, "timeout": seconds})
+        log.debug("c2s_session_detached jid=%s timeout=%s", self._jid_str, seconds)
         while True:
             try:
                 item = await asyncio.wait_for(self._mailbox.get(), max(0.0, deadline - loop.time()))
@@ -1112,7 +1112,7 @@ class C2SSession:
                 self._flush_out()
             self.transport.close()
             await self._reroute_queued()
-        log.debug("c2s_session_closed", extra={"jid": self._jid_str, "reason": reason})
+        log.debug("c2s_session_closed jid=%s reason=%s", self._jid_str, reason)
 
     async def _reroute_queued(self) -> None:
         while not self._mailbox.empty():
