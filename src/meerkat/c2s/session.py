@@ -406,7 +406,7 @@ class C2SSession:
         reader = asyncio.get_running_loop().create_task(self._read_loop())
         reason = "closed"
         try:
-            reason = await self._serve()
+            reason = await self._serve_items()
         except StreamError as exc:
             reason = exc.condition
             self._send_stream_error(exc)
@@ -418,6 +418,9 @@ class C2SSession:
             reason = "internal-server-error"
             self._send_stream_error(StreamError("internal-server-error"))
         finally:
+            if self._state_timer is not None:
+                self._state_timer.cancel()
+                self._state_timer = None
             with contextlib.suppress(ConnectionError, OSError):
                 self._flush_out()  # the last step's output (a closing tag ...)
             reader.cancel()
@@ -462,14 +465,6 @@ class C2SSession:
                 allowance_at = max(allowance_at, now - SHAPER_BURST) + len(data) / self._max_rate
                 if allowance_at - now > 0.01:
                     await asyncio.sleep(allowance_at - now)
-
-    async def _serve(self) -> str:
-        try:
-            return await self._serve_items()
-        finally:
-            if self._state_timer is not None:
-                self._state_timer.cancel()
-                self._state_timer = None
 
     def _arm_state_timer(self) -> _Control:
         """Each negotiation state must end within state_timeout: a timer puts this state's own
