@@ -19,6 +19,8 @@ The hard parts:
 - The session never waits for the handshake: `start_tls` returns at once; the next
   plaintext can only come out of a finished handshake, and a failed or timed-out handshake
   ends the connection (the session then reads the end of the stream).
+- Memory BIOs never shrink: what goes through them goes in slices of `BIO_SLICE`, so a
+  connection that once read or wrote 64 KiB does not keep 64 KiB buffers for good.
 - TLS 1.3 sends messages of its own after the handshake (session tickets, key updates):
   the outgoing BIO is flushed after every handshake step, read and write.
 - Flow control: input the session has not read yet is bounded (`READ_SIZE`); past it,
@@ -54,6 +56,10 @@ READ_SIZE = 65536
 """Bytes of input held for the session before reading from the socket pauses."""
 RECORD = 16384
 """Largest plaintext of one TLS record: what one `SSLObject.read` can return."""
+BIO_SLICE = 4096
+"""Most bytes put into a memory BIO at once. A BIO keeps the buffer of the largest chunk it
+ever held (87 KiB after one 64 KiB write), for as long as the connection lives: one big
+read or stanza would otherwise cost an idle connection that much from then on."""
 _TLS_RECORD_START = b"\x16"
 """The first byte of a TLS handshake record (a ClientHello)."""
 
@@ -155,9 +161,7 @@ class TcpConnection(asyncio.Protocol):
                 return
         phase = self._phase
         if phase is Phase.TLS or phase is Phase.HANDSHAKE:
-            assert self._incoming is not None
-            self._incoming.write(data)
-            self._advance_tls()
+            self._feed_tls(data)
         elif phase is Phase.PLAIN:
             self._plain_received(data)
 
@@ -227,7 +231,7 @@ class TcpConnection(asyncio.Protocol):
         if phase is Phase.TLS:
             assert self._sslobj is not None
             try:
-                self._sslobj.write(data)
+                self._encrypt(data)
             except ssl.SSLError as exc:
                 log.debug("c2s_tls_failed peer=%s reason=%s", self._peer[0], exc)
                 self._fail()
@@ -325,6 +329,38 @@ class TcpConnection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._handshake_timeout, self._on_handshake_timeout)
 
+    def _feed_tls(self, data: bytes) -> None:
+        """Bytes from the socket into TLS, at most `BIO_SLICE` at a time."""
+        incoming = self._incoming
+        assert incoming is not None
+        if len(data) <= BIO_SLICE:
+            incoming.write(data)
+            self._advance_tls()
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), BIO_SLICE):
+            incoming.write(view[start : start + BIO_SLICE])
+            self._advance_tls()
+            if self._phase is Phase.CLOSED or self._eof:
+                return
+
+    def _encrypt(self, data: bytes) -> None:
+        """Plaintext into TLS records in the outgoing BIO; a large write goes in slices of
+        `BIO_SLICE` and leaves as one socket write."""
+        sslobj, outgoing = self._sslobj, self._outgoing
+        assert sslobj is not None and outgoing is not None
+        if len(data) <= BIO_SLICE:
+            sslobj.write(data)
+            return
+        pieces = [outgoing.read()] if outgoing.pending else []
+        view = memoryview(data)
+        for start in range(0, len(data), BIO_SLICE):
+            sslobj.write(view[start : start + BIO_SLICE])
+            pieces.append(outgoing.read())
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"".join(pieces))
+
     def _advance_tls(self) -> None:
         sslobj = self._sslobj
         assert sslobj is not None
@@ -342,7 +378,7 @@ class TcpConnection(asyncio.Protocol):
             self._cancel_timer()
             pending, self._pending_out = self._pending_out, None
             for data in pending or ():
-                sslobj.write(data)
+                self._encrypt(data)
         chunks: list[bytes] = []
         incoming = self._incoming
         assert incoming is not None
