@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import ctypes
 import gc
 import os
 import sys
@@ -31,33 +30,9 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(HERE))
 import place  # noqa: E402
 
+from meerkat import heap  # noqa: E402
+
 CACHE = place.OUT / "scram.json"
-
-
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena",
-            "ordblks",
-            "smblks",
-            "hblks",
-            "hblkhd",
-            "usmblks",
-            "fsmblks",
-            "uordblks",
-            "fordblks",
-            "keepcost",
-        )
-    ]
-
-
-def mallinfo() -> dict[str, int]:
-    """glibc's heap figures: in use (uordblks) and mmapped blocks (hblkhd), in bytes."""
-    fn = ctypes.CDLL(None).mallinfo2
-    fn.restype = _Mallinfo2
-    info = fn()
-    return {"heap_used": info.uordblks, "heap_arena": info.arena, "mmapped": info.hblkhd}
 
 
 def pymalloc() -> dict[str, int]:
@@ -103,7 +78,7 @@ def sample(trace: bool) -> dict[str, Any]:
     gc.collect()
     return {
         "rss": rss_kib(),
-        "malloc": mallinfo(),
+        "malloc": heap.figures() or {},
         "pymalloc": pymalloc(),
         "types": type_counts(),
         "snap": tracemalloc.take_snapshot() if trace else None,
@@ -188,9 +163,7 @@ def main() -> int:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--settle", type=float, default=3.0)
     opts = p.parse_args()
-    from meerkat.__main__ import _limit_malloc_arenas
-
-    _limit_malloc_arenas()
+    heap.limit_arenas()
     import uvloop
 
     os.chdir(ROOT)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import logging
-import os
 import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
 from .db import DatabaseError
+from .heap import limit_arenas
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,29 +44,8 @@ def _setup_logging(level: str) -> None:
     )
 
 
-MALLOC_ARENAS = 2
-"""glibc heap arenas for the process (glibc's default: up to 8 per core)."""
-_M_ARENA_MAX = -8
-
-
-def _limit_malloc_arenas() -> None:
-    """Fewer glibc arenas: each thread that allocates (the password-hashing threads) would
-    otherwise get its own heap, and the memory a connection keeps ends up spread over several
-    half-empty heaps (measured: 1.5 KiB more per idle TLS connection). Set before any thread
-    starts; MALLOC_ARENA_MAX in the environment, when set, wins."""
-    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return  # not glibc
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
-
-
 def main(argv: list[str] | None = None) -> int:
-    _limit_malloc_arenas()
+    limit_arenas()
     args = _parse_args(argv)
     from .modules import DEFAULT_MODULES, MODULES
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from meerkat import heap
 from meerkat.listeners.certs import ensure_self_signed
 from meerkat.listeners.connection import READ_SIZE, Phase, TcpConnection, TlsMaterial
 from meerkat.listeners.tls import certificate_der, connection_bindings, server_context
@@ -332,31 +333,11 @@ async def test_a_connection_without_a_proxy_header_is_closed_before_anything_is_
     assert await conn.read() == b""
 
 
-MALLINFO2_FIELDS = (
-    "arena",
-    "ordblks",
-    "smblks",
-    "hblks",
-    "hblkhd",
-    "usmblks",
-    "fsmblks",
-    "uordblks",
-    "fordblks",
-    "keepcost",
-)
-
-
 def malloc_in_use() -> int:
     """glibc's bytes in use (heap and mmapped), where OpenSSL's buffers live."""
-    import ctypes
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in MALLINFO2_FIELDS]
-
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = MallInfo2
-    info = libc.mallinfo2()
-    return int(info.uordblks + info.hblkhd)
+    figures = heap.figures()
+    assert figures is not None, "glibc's mallinfo2 is needed for this measurement"
+    return figures["heap_used"] + figures["mmapped"]
 
 
 async def test_a_64_kib_exchange_leaves_no_64_kib_tls_buffers_behind(

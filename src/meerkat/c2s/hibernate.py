@@ -15,9 +15,10 @@ ms with 45,000 holes in an 800 MB heap), a pause of the whole loop.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 from collections.abc import Callable, Iterable
 from typing import Protocol
+
+from ..heap import trimmer
 
 SWEEP = 5.0
 """Seconds between sweeps: a session quiet for one whole period (5-10 s) hibernates."""
@@ -29,17 +30,6 @@ class Hibernating(Protocol):
     def idle_tick(self) -> bool:
         """Called once per sweep; True when the session hibernated now."""
         ...
-
-
-def _malloc_trim() -> Callable[[], object]:
-    """glibc's malloc_trim(0): give free heap pages back to the system (a no-op elsewhere)."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None  # not glibc
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return lambda: trim(0)
 
 
 def sweep(sessions: Iterable[Hibernating]) -> int:
@@ -55,7 +45,7 @@ async def hibernate_forever(
 ) -> None:
     """Sweep `sessions` (a live set) every `period` seconds; trim the heap (`trim`, default
     glibc's) after releases, at most every `trim_every` seconds."""
-    trim = trim or _malloc_trim()
+    trim = trim or trimmer()
     loop = asyncio.get_running_loop()
     released, trimmed_at = 0, loop.time()
     while True:
