@@ -238,9 +238,7 @@ class TcpConnection(asyncio.Protocol):
                 return
             self._flush_tls()
         elif phase is Phase.PLAIN:
-            transport = self._transport
-            if transport is not None and not transport.is_closing():
-                transport.write(data)
+            self._send(data)
         elif phase is Phase.HANDSHAKE:
             if self._pending_out is None:
                 self._pending_out = []
@@ -357,9 +355,7 @@ class TcpConnection(asyncio.Protocol):
         for start in range(0, len(data), BIO_SLICE):
             sslobj.write(view[start : start + BIO_SLICE])
             pieces.append(outgoing.read())
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.write(b"".join(pieces))
+        self._send(b"".join(pieces))
 
     def _advance_tls(self) -> None:
         sslobj = self._sslobj
@@ -408,10 +404,13 @@ class TcpConnection(asyncio.Protocol):
         outgoing = self._outgoing
         assert outgoing is not None
         if outgoing.pending:
-            data = outgoing.read()
-            transport = self._transport
-            if transport is not None and not transport.is_closing():
-                transport.write(data)
+            self._send(outgoing.read())
+
+    def _send(self, data: bytes) -> None:
+        """To the socket, unless it is gone or closing."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def _deliver(self, data: bytes) -> None:
         current = self._input
