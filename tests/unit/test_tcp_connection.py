@@ -20,7 +20,8 @@ import pytest
 from meerkat import heap
 from meerkat.listeners.certs import ensure_self_signed
 from meerkat.listeners.connection import READ_SIZE, Phase, TcpConnection, TlsMaterial
-from meerkat.listeners.tls import certificate_der, connection_bindings, server_context
+from meerkat.listeners.tls import certificate_der, export_channel_binding, server_context
+from meerkat.xmpp.sasl.channel_binding import available_channel_bindings
 
 STARTTLS = b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 
@@ -156,7 +157,11 @@ async def test_starttls_then_the_stream_goes_over_tls(material: TlsMaterial) -> 
     bindings = pair.server.channel_bindings()
     assert list(bindings) == ["tls-exporter", "tls-server-end-point"]
     assert pair.server._sslobj is not None
-    assert dict(bindings) == connection_bindings(pair.server._sslobj, material.certificate_der)
+    assert dict(bindings) == available_channel_bindings(
+        tls_version=pair.server._sslobj.version(),
+        exporter=export_channel_binding(pair.server._sslobj),
+        certificate_der=material.certificate_der,
+    )
     pair.send_tls(b"<stream:stream to='localhost'>")
     assert await pair.server.read() == b"<stream:stream to='localhost'>"
     pair.server.write(b"<stream:features/>")

@@ -149,12 +149,3 @@ class ConnectionBindings(Mapping[str, bytes]):
 
     def __len__(self) -> int:
         return len(self._types)
-
-
-def connection_bindings(ssl_object: ssl.SSLObject, certificate_der: bytes) -> dict[str, bytes]:
-    """The channel bindings a finished TLS connection with our `certificate_der` offers."""
-    return available_channel_bindings(
-        tls_version=ssl_object.version(),
-        exporter=export_channel_binding(ssl_object),
-        certificate_der=certificate_der,
-    )

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import ssl
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -21,7 +22,7 @@ from ..c2s.node import C2SNode
 from ..c2s.session import C2SSession
 from ..c2s.settings import C2SSettings
 from .tcp import TlsMaterial
-from .tls import connection_bindings
+from .tls import ConnectionBindings
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class WebSocketTransport:
             request.transport.get_extra_info("ssl_object") if request.transport else None
         )
         self._secure = self._ssl_object is not None
-        self._bindings: dict[str, bytes] | None = None
+        self._bindings: Mapping[str, bytes] | None = None
         self._queue: collections.deque[bytes] = collections.deque()
         self._queued = 0
         self._wakeup = asyncio.Event()
@@ -90,13 +91,13 @@ class WebSocketTransport:
     def tls_version(self) -> str | None:
         return self._ssl_object.version() if self._ssl_object is not None else None
 
-    def channel_bindings(self) -> dict[str, bytes]:
+    def channel_bindings(self) -> Mapping[str, bytes]:
         """On wss://, the bindings of the TLS connection under the WebSocket (as on TCP)."""
         if self._bindings is None:
             obj = self._ssl_object
             if obj is None or self._tls is None:
                 return {}
-            self._bindings = connection_bindings(obj, self._tls.certificate_der)
+            self._bindings = ConnectionBindings(obj, self._tls.certificate_der)
         return self._bindings
 
     async def read(self) -> bytes:
