@@ -59,11 +59,12 @@ def probe_workers(log: str) -> None:
     import subprocess
 
     from meerkat import workers
+    from meerkat.pdeathsig import die_with_parent
 
     def spawn(self: workers.Supervisor, index: int) -> None:
         env = {**os.environ, workers.ENV: str(index), "PAUSEPROBE_LOG": f"{log}.w{index}"}
         cmd = [sys.executable, os.path.abspath(__file__), *self.argv]
-        self.procs[index] = subprocess.Popen(cmd, env=env)
+        self.procs[index] = subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent())
         self.started[index] = time.monotonic()
 
     workers.Supervisor.spawn = spawn  # type: ignore[method-assign]

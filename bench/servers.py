@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meerkat.pdeathsig import die_with_parent
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RUN_DIR = BENCH / "run"
@@ -157,6 +159,7 @@ class MeerkatServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent(),
             )
         for port in self.ports:
             if not wait_port(port, 60):

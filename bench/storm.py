@@ -46,6 +46,7 @@ from loadstats import process_cpu_seconds
 from servers import PORT_OFFSET, RUN_DIR, MeerkatServer, derive_config, ensure_certs
 
 from meerkat.db import Database
+from meerkat.pdeathsig import die_with_parent
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -230,7 +231,9 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
             "--src-ips", "127.0.0.2-127.0.0.5", "--close", opts.close, "--settle", "0",
             "--scram-cache", str(RUN_DIR / "scram-storm.json"), "--server-pid", str(pid),
         ]  # fmt: skip
-        proc = subprocess.Popen(gen, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            gen, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent()
+        )
         recorder = None
         if opts.profile:
             recorder = profile_storm(pid, port, opts.clients, proc, opts.workers)

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from meerkat.pdeathsig import die_with_parent
+
 BENCH = Path(__file__).resolve().parent
 PY_SPY = BENCH.parent / ".venv" / "bin" / "py-spy"
 DEFAULT_RATE = 100
@@ -247,7 +249,10 @@ class Recorder:
         rec.raw.parent.mkdir(parents=True, exist_ok=True)
         with open(rec.log, "wb") as log:
             self.proc = subprocess.Popen(
-                self.command(pid, processes > 1), stdout=log, stderr=subprocess.STDOUT
+                self.command(pid, processes > 1),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(),
             )
         time.sleep(settle)  # attaching (and finding the workers) takes a moment
         if self.proc.poll() is not None:

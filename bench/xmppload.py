@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadstats import Histogram, cpu_sample, cpu_shares, rss_kib, tree_rss_kib
 from loadworker import Worker, merge_results
 
+from meerkat.pdeathsig import die_with_parent
+
 FD_RESERVE = 200
 
 
@@ -174,7 +176,10 @@ class ChildHandle:
         cmd = [sys.executable, str(Path(__file__).resolve()), *argv]
         cmd += ["--child-index", str(index), "--procs", str(procs)]
         proc = await asyncio.create_subprocess_exec(
-            *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            *cmd,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            preexec_fn=die_with_parent(),
         )
         return cls(proc)
 

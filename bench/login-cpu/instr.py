@@ -35,6 +35,8 @@ sys.path.insert(0, str(BENCH))
 from run import ONE_GEN_CPU, xmppload  # noqa: E402
 from servers import wait_port  # noqa: E402
 
+from meerkat.pdeathsig import die_with_parent  # noqa: E402
+
 sys.path.insert(0, str(HERE))
 import place  # noqa: E402
 
@@ -96,7 +98,14 @@ def main() -> int:
     if opts.src:  # a plain path entry: PYTHONPATH comes before the editable install
         env["PYTHONPATH"] = opts.src
     with open(OUT / "server.log", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            preexec_fn=die_with_parent(),
+        )
     try:
         if not wait_port(place.PORT, 900 * opts.workers):
             raise SystemExit("server did not start")
