@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from kernel_harness import Server
 from meerkat.c2s.node import C2SNode
 from meerkat.c2s.session import C2SSession
 from meerkat.c2s.settings import C2SSettings
+from meerkat.c2s.transport import Sink
 from meerkat.xmpp import ns
 from meerkat.xmpp.element import Element
 from meerkat.xmpp.stream import StreamClosed, StreamOpened, XmlStream
@@ -34,14 +36,17 @@ CB_END_POINT = b"P" * 32
 
 
 class MemoryTransport:
-    """A `Transport` whose peer is the test: TLS is pretended, bytes go through queues."""
+    """A `Transport` whose peer is the test: TLS is pretended, bytes are handed over."""
 
     framed = False
 
     def __init__(self, port: int, bindings: Mapping[str, bytes]) -> None:
         self._peer = ("127.0.0.1", port)
         self._bindings = dict(bindings)
-        self.incoming: asyncio.Queue[bytes] = asyncio.Queue()
+        self.pending: collections.deque[bytes] = collections.deque()
+        """What the test sent and the session has not taken yet (it paused reading)."""
+        self._sink: Sink | None = None
+        self._paused = True
         self.output = bytearray()
         self.written = asyncio.Event()
         self.closed = False
@@ -65,10 +70,30 @@ class MemoryTransport:
     def channel_bindings(self) -> dict[str, bytes]:
         return self._bindings
 
-    async def read(self) -> bytes:
-        if self.closed:
-            return b""
-        return await self.incoming.get()
+    def start_reading(self, sink: Sink) -> None:
+        self._sink = sink
+        self._paused = False
+        self._pump()
+
+    def pause_reading(self) -> None:
+        self._paused = True
+
+    def resume_reading(self) -> None:
+        self._paused = False
+        self._pump()
+
+    def push(self, data: bytes) -> None:
+        """Bytes from the client (b"": the end of the stream)."""
+        self.pending.append(data)
+        self._pump()
+
+    def _pump(self) -> None:
+        while not self._paused and self.pending and self._sink is not None:
+            sink = self._sink
+            data = self.pending.popleft()
+            if not data:
+                self._sink = None
+            sink(data)
 
     def write(self, data: bytes) -> None:
         if not self.closed:
@@ -84,7 +109,7 @@ class MemoryTransport:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.incoming.put_nowait(b"")
+            self._sink = None
             self.written.set()
 
 
@@ -103,11 +128,11 @@ class Wire:
     # -- sending ------------------------------------------------------------------------------
     def send(self, data: str | Element) -> None:
         text = data.to_string(ns.CLIENT) if isinstance(data, Element) else data
-        self.transport.incoming.put_nowait(text.encode())
+        self.transport.push(text.encode())
 
     def drop(self) -> None:
         """The connection dies: end of file without ``</stream:stream>``."""
-        self.transport.incoming.put_nowait(b"")
+        self.transport.push(b"")
 
     async def close(self) -> None:
         self.send("</stream:stream>")

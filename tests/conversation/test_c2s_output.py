@@ -126,7 +126,7 @@ async def test_a_bound_session_reads_a_few_chunks_ahead_and_no_more(harness: C2S
         alice.send(f"<message to='bob@localhost' id='{i}'><body>{i}</body></message>")
     await asyncio.sleep(0.05)
     # READ_AHEAD chunks taken (one of them in processing); the rest wait in the transport.
-    assert alice.transport.incoming.qsize() == 10 - READ_AHEAD
+    assert len(alice.transport.pending) == 10 - READ_AHEAD
     release.set()
-    await wait_for(lambda: alice.transport.incoming.qsize() == 0)
+    await wait_for(lambda: not alice.transport.pending)
     harness.server.hooks.remove_owner("test")

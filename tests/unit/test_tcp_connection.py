@@ -2,7 +2,8 @@
 
 A `Pair` joins a server `TcpConnection` (on a fake socket transport) and a client
 `ssl.SSLObject` over memory BIOs, and moves bytes between them only when told to, so a test
-decides exactly which bytes arrive together.
+decides exactly which bytes arrive together. An `Inbox` takes the connection's input as a
+negotiating session does: it pauses reading at each chunk until the test reads on.
 """
 
 from __future__ import annotations
@@ -71,6 +72,36 @@ class FakeSocket(asyncio.Transport):
         return data
 
 
+class Inbox:
+    """The session's side: the connection's sink, pausing reading at each chunk."""
+
+    def __init__(self, conn: TcpConnection) -> None:
+        self.conn = conn
+        self.chunks: list[bytes] = []
+        conn.start_reading(self)
+
+    def __call__(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.conn.pause_reading()
+
+    def take(self) -> bytes:
+        """The chunk delivered (b"": the end); reading stays paused."""
+        assert len(self.chunks) == 1, self.chunks
+        return self.chunks.pop()
+
+    def read(self) -> bytes:
+        """Resume reading (the last chunk is processed) and take the next chunk."""
+        self.conn.resume_reading()
+        return self.take()
+
+    async def wait(self, timeout: float) -> bytes:
+        """The next chunk, once something delivers it."""
+        async with asyncio.timeout(timeout):
+            while not self.chunks:
+                await asyncio.sleep(0.01)
+        return self.take()
+
+
 class Pair:
     """A server `TcpConnection` and a TLS client, joined by hand."""
 
@@ -79,6 +110,7 @@ class Pair:
         self.made: list[TcpConnection] = []
         self.server = TcpConnection(material, 5.0, self.made.append, direct_tls=direct_tls)
         self.server.connection_made(self.socket)
+        self.inbox = Inbox(self.server)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -139,7 +171,7 @@ async def test_plain_bytes_reach_the_session_and_replies_go_out_in_the_clear(
     pair = Pair(material)
     assert pair.made == [pair.server] and pair.server.can_starttls and not pair.server.secure
     pair.server.data_received(b"<stream:stream>")
-    assert await pair.server.read() == b"<stream:stream>"
+    assert pair.inbox.take() == b"<stream:stream>"
     pair.server.write(b"<stream:features/>")
     assert pair.socket.take() == b"<stream:features/>"
 
@@ -147,7 +179,7 @@ async def test_plain_bytes_reach_the_session_and_replies_go_out_in_the_clear(
 async def test_starttls_then_the_stream_goes_over_tls(material: TlsMaterial) -> None:
     pair = Pair(material)
     pair.server.data_received(STARTTLS)
-    assert await pair.server.read() == STARTTLS
+    assert pair.inbox.take() == STARTTLS
     pair.server.write(b"<proceed/>")
     assert pair.socket.take() == b"<proceed/>"
     await pair.server.start_tls()
@@ -163,7 +195,7 @@ async def test_starttls_then_the_stream_goes_over_tls(material: TlsMaterial) -> 
         certificate_der=material.certificate_der,
     )
     pair.send_tls(b"<stream:stream to='localhost'>")
-    assert await pair.server.read() == b"<stream:stream to='localhost'>"
+    assert pair.inbox.read() == b"<stream:stream to='localhost'>"
     pair.server.write(b"<stream:features/>")
     assert pair.received_tls() == b"<stream:features/>"
 
@@ -174,7 +206,7 @@ async def test_a_client_hello_sent_right_behind_starttls_goes_to_tls_not_to_the_
     pair = Pair(material)
     hello = pair.client_hello()
     pair.server.data_received(STARTTLS + b" " + hello)  # one packet
-    assert await pair.server.read() == STARTTLS + b" "
+    assert pair.inbox.take() == STARTTLS + b" "
     pair.server.write(b"<proceed/>")
     assert pair.socket.take().startswith(b"<proceed/>")
     await pair.server.start_tls()  # the held ClientHello goes to TLS now
@@ -188,7 +220,7 @@ async def test_a_client_hello_sent_right_behind_starttls_goes_to_tls_not_to_the_
     pair.server.data_received(pair.c_out.read())
     assert pair.server.tls_version is not None
     pair.send_tls(b"<stream:stream>")
-    assert await pair.server.read() == b"<stream:stream>"
+    assert pair.inbox.read() == b"<stream:stream>"
 
 
 async def test_plaintext_sent_behind_starttls_never_passes_for_tls_input(
@@ -196,12 +228,12 @@ async def test_plaintext_sent_behind_starttls_never_passes_for_tls_input(
 ) -> None:
     pair = Pair(material)
     pair.server.data_received(STARTTLS)
-    assert await pair.server.read() == STARTTLS
+    assert pair.inbox.take() == STARTTLS
     pair.server.data_received(b"<stream:stream injected='yes'>")  # before the handshake
     await pair.server.start_tls()
     pair.handshake()
     pair.send_tls(b"<stream:stream>")
-    assert await pair.server.read() == b"<stream:stream>"
+    assert pair.inbox.read() == b"<stream:stream>"
 
 
 async def test_tls_bytes_without_starttls_reach_the_parser_which_refuses_them(
@@ -210,7 +242,7 @@ async def test_tls_bytes_without_starttls_reach_the_parser_which_refuses_them(
     pair = Pair(material)
     hello = pair.client_hello()
     pair.server.data_received(hello)
-    assert await asyncio.wait_for(pair.server.read(), 1) == hello
+    assert pair.inbox.take() == hello
 
 
 async def test_direct_tls_handshakes_from_the_first_byte(material: TlsMaterial) -> None:
@@ -222,7 +254,9 @@ async def test_direct_tls_handshakes_from_the_first_byte(material: TlsMaterial) 
     assert pair.received_tls() == b"<early/>"
     pair.send_tls(b"<a/>")
     pair.send_tls(b"<b/>")
-    assert await pair.server.read() == b"<a/><b/>"
+    pair.send_tls(b"<c/>")
+    assert pair.inbox.take() == b"<a/>"
+    assert pair.inbox.read() == b"<b/><c/>"  # held together while the session was busy
 
 
 async def test_a_failed_handshake_closes_quietly_and_the_session_reads_the_end(
@@ -232,7 +266,7 @@ async def test_a_failed_handshake_closes_quietly_and_the_session_reads_the_end(
     with caplog.at_level(logging.DEBUG, logger="meerkat.listeners.connection"):
         pair.server.data_received(b"\x16\x03\x01\x00\x05hello, not TLS at all")
     assert pair.socket.closed
-    assert await pair.server.read() == b""
+    assert pair.inbox.take() == b""
     assert [r.getMessage().split()[0] for r in caplog.records] == ["c2s_tls_failed"]
     assert all(r.exc_info is None and r.levelno <= logging.INFO for r in caplog.records)
 
@@ -244,7 +278,7 @@ async def test_a_handshake_that_takes_too_long_is_closed(material: TlsMaterial) 
     pair.server._timer = asyncio.get_running_loop().call_later(
         0.05, pair.server._on_handshake_timeout
     )
-    assert await asyncio.wait_for(pair.server.read(), 2) == b""
+    assert await pair.inbox.wait(2) == b""
     assert pair.socket.closed
 
 
@@ -255,8 +289,8 @@ async def test_close_notify_from_the_client_ends_the_input(material: TlsMaterial
     with pytest.raises(ssl.SSLWantReadError):
         pair.client.unwrap()
     pair.server.data_received(pair.c_out.read())
-    assert await pair.server.read() == b"</stream:stream>"
-    assert await pair.server.read() == b""
+    assert pair.inbox.take() == b"</stream:stream>"
+    assert pair.inbox.read() == b""  # after the input held meanwhile
     pair.server.write(b"</stream:stream>")  # the session's closing tag still goes out
     assert pair.received_tls() == b"</stream:stream>"
     pair.server.close()
@@ -265,19 +299,33 @@ async def test_close_notify_from_the_client_ends_the_input(material: TlsMaterial
     pair.client.unwrap()  # the server's close_notify arrived: the client's unwrap completes
 
 
-async def test_unread_input_pauses_the_socket_until_the_session_reads(
+async def test_input_held_while_the_session_pauses_is_bounded_by_pausing_the_socket(
     material: TlsMaterial,
 ) -> None:
     pair = Pair(material, direct_tls=True)
     pair.handshake()
+    pair.server.pause_reading()
     chunk = b"<message><body>" + b"x" * 16000 + b"</body></message>"
     sent = 0
     while not pair.socket.paused:
         pair.send_tls(chunk)
         sent += len(chunk)
-    assert sent >= READ_SIZE
-    data = await pair.server.read()
+    assert sent >= READ_SIZE and not pair.inbox.chunks
+    data = pair.inbox.read()
     assert len(data) == sent and not pair.socket.paused
+
+
+async def test_input_that_arrived_before_the_session_reads_comes_first_in_order() -> None:
+    sock = FakeSocket()
+    conn = TcpConnection(None, 5.0)
+    conn.connection_made(sock)
+    conn.data_received(b"<a/>")
+    conn.data_received(b"<b/>")
+    conn.eof_received()
+    got: list[bytes] = []
+    conn.start_reading(got.append)
+    conn.data_received(b"<late/>")  # after the end: not read
+    assert got == [b"<a/><b/>", b""]
 
 
 async def test_buffered_is_what_the_socket_could_not_send(material: TlsMaterial) -> None:
@@ -292,13 +340,13 @@ async def test_a_lost_connection_ends_the_input_and_leaves_no_cycle(
     gc.collect()
     pair = Pair(material, direct_tls=True)
     pair.handshake()
-    reading = asyncio.ensure_future(pair.server.read())
-    await asyncio.sleep(0)
     pair.server.connection_lost(ConnectionResetError())
-    assert await reading == b""
+    assert pair.inbox.take() == b""  # an error ends the stream as the client's close does
     assert pair.server._phase is Phase.CLOSED
+    pair.server.resume_reading()
+    assert pair.inbox.chunks == []  # the end comes once
     pair.server.write(b"<late/>")  # dropped, not raised
-    del pair, reading
+    del pair
     assert garbage_of_type(TcpConnection) == 0
 
 
@@ -306,10 +354,10 @@ async def test_a_connection_failing_its_handshake_leaves_no_cycle(material: TlsM
     gc.collect()
     pair = Pair(material)
     pair.server.data_received(STARTTLS)
-    await pair.server.read()
+    pair.inbox.take()
     await pair.server.start_tls()
     pair.server.data_received(b"\x16\x03\x01\x00\x01garbage")
-    assert await pair.server.read() == b""
+    assert pair.inbox.read() == b""
     pair.server.connection_lost(None)
     del pair
     assert garbage_of_type(TcpConnection) == 0
@@ -319,12 +367,13 @@ async def test_a_proxy_header_split_across_reads_names_the_peer_and_keeps_what_f
     sock = FakeSocket()
     conn = TcpConnection(None, 5.0, proxy_protocol=True)
     conn.connection_made(sock)
+    inbox = Inbox(conn)
     header = b"PROXY TCP4 192.0.2.7 10.0.0.1 40123 5222\r\n"
     conn.data_received(header[:9])
     assert conn.peer == ("127.0.0.1", 40000)
     conn.data_received(header[9:] + b"<stream:stream>")
     assert conn.peer == ("192.0.2.7", 40123)
-    assert await conn.read() == b"<stream:stream>"
+    assert inbox.take() == b"<stream:stream>"
     conn.data_received(b"PROXY TCP4 198.51.100.1 10.0.0.1 1 2\r\n")  # only the first counts
     assert conn.peer == ("192.0.2.7", 40123)
 
@@ -333,9 +382,10 @@ async def test_a_connection_without_a_proxy_header_is_closed_before_anything_is_
     sock = FakeSocket()
     conn = TcpConnection(None, 5.0, proxy_protocol=True)
     conn.connection_made(sock)
+    inbox = Inbox(conn)
     conn.data_received(b"<?xml version='1.0'?><stream:stream>")
     assert sock.closed
-    assert await conn.read() == b""
+    assert inbox.take() == b""
 
 
 def malloc_in_use() -> int:
@@ -362,8 +412,9 @@ async def test_a_64_kib_exchange_leaves_no_64_kib_tls_buffers_behind(
         for start in range(0, len(big), 4096):
             pair.client.write(big[start : start + 4096])
             wire += pair.c_out.read()
+        pair.server.pause_reading()  # the session is busy: the records' plaintext is held
         pair.server.data_received(bytes(wire))  # one socket read of ~64 KiB of records
-        assert await pair.server.read() == big
+        assert pair.inbox.read() == big
         pair.server.write(big)
         sent = pair.socket.take()
         echoed = bytearray()

@@ -2,7 +2,8 @@
 
 One task per connection consumes the session's mailbox in order: chunks read from the
 transport, stanzas routed to the client, and control messages (kick, shutdown, flush,
-hand-over). A reader task feeds the mailbox one chunk at a time, so a negotiation step
+hand-over). The transport pushes its chunks into the mailbox (no reader task: c2s/transport.py)
+and the session pauses it while a chunk waits (`READ_AHEAD`), so a negotiation step
 (STARTTLS, a stream restart) always completes before the next bytes are looked at. Stanzas
 routed to the session are queued without waiting; a session that falls `max_mailbox` stanzas
 behind, or whose client does not read what it is sent, is closed with a clear reason rather
@@ -96,12 +97,13 @@ _STANZAS = frozenset({"message", "presence", "iq"})
 SHAPER_BURST = 2.0
 """Seconds of traffic a shaped client may send at once before being slowed to its rate."""
 READ_AHEAD = 1
-"""Chunks the reader of a bound, unshaped session may queue before waiting for the session
-to process them (flow control). Before binding it waits for each chunk: STARTTLS and stream
-restarts change how the next bytes must be read. More than 1 measured no gain (the session
-keeps up with its own reader: in the messages bench no chunk ever waited behind another)
-and lets the client's next chunk overtake stanzas the previous one routed to this session
-(an answer to its own presence probe), so 1 (docs/decisions.md, issue 6)."""
+"""Chunks a bound, unshaped session lets the transport queue in its mailbox before reading
+pauses until it has processed them (flow control). Before binding reading pauses at each
+chunk: STARTTLS and stream restarts change how the next bytes must be read. More than 1
+measured no gain when a reader task fed the mailbox (the session kept up with its reader:
+in the messages bench no chunk ever waited behind another) and lets the client's next
+chunk overtake stanzas the previous one routed to this session (an answer to its own
+presence probe), so 1 (docs/decisions.md, issue 6)."""
 MAX_BATCH = 16384
 """Bytes of output gathered from consecutive mailbox items before they are written at once:
 one TLS record's worth, which also bounds how long the first of a backlog of stanzas waits."""
@@ -192,7 +194,7 @@ class C2SSession:
 
     # Slots: one of these lives as long as its connection (a dict would be ~1 KiB more each).
     __slots__ = (
-        "_chunk_done",
+        "_allowance_at",
         "_client_stanzas",
         "_close_request",
         "_detach_for",
@@ -252,11 +254,10 @@ class C2SSession:
         self._out_size = 0
         self._mailbox = _Mailbox()
         self._routed = 0
-        self._chunk_done: asyncio.Future[None] | None = None
-        """What the reader waits on while the session acts on its chunk (an asyncio.Event
-        with its deque was ~0.8 KiB for every connection, idle ones included)."""
         self._unprocessed = 0
-        """Chunks the reader put in the mailbox that `_on_data` has not finished."""
+        """Chunks the transport put in the mailbox that `_on_data` has not finished."""
+        self._allowance_at = 0.0
+        """The shaper's token bucket: when the client is back under its rate (loop time)."""
         self._state_timer: asyncio.TimerHandle | None = None
         self._close_request: StreamError | None = None
         self._params: dict[str, Any] = {"session": self}
@@ -403,7 +404,7 @@ class C2SSession:
 
     async def _serve_connection(self) -> str:
         """Serve while there is a transport; then decide whether to detach."""
-        reader = asyncio.get_running_loop().create_task(self._read_loop())
+        self.transport.start_reading(self._on_input)
         reason = "closed"
         try:
             reason = await self._serve_items()
@@ -423,48 +424,43 @@ class C2SSession:
                 self._state_timer = None
             with contextlib.suppress(ConnectionError, OSError):
                 self._flush_out()  # the last step's output (a closing tag ...)
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader  # its own end is not news
+            self.transport.pause_reading()  # what comes now is not news
         if self._transport_lost and self.fsm is State.SESSION_ESTABLISHED:
             params = {"session": self, "reason": reason}
             await self.node.hooks.run(USER_SOCKET_CLOSED, self.host, None, params)
         return reason
 
-    async def _read_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        allowance_at = loop.time() - SHAPER_BURST  # a new connection starts with a full burst
-        while True:
-            try:
-                data = await self.transport.read()
-            except (ConnectionError, OSError) as exc:
-                # The stream reader keeps the error to raise it again, and its traceback
-                # holds this frame, hence the session: a reset connection would leave ~50
-                # objects in a cycle for the collector's slow full passes.
-                exc.__traceback__ = None
-                data = b""
-            self._unprocessed += 1
-            self._mailbox.put_nowait(data)
-            if not data:
+    def _on_input(self, data: bytes) -> None:
+        """The transport's sink: queue a chunk (b"" at the end) in the mailbox. Reading pauses
+        while `_read_ahead()` chunks wait, until `_read_on`."""
+        self._unprocessed += 1
+        self._mailbox.put_nowait(data)
+        if data and self._unprocessed >= self._read_ahead():
+            self.transport.pause_reading()
+
+    def _read_ahead(self) -> int:
+        # A bound session may read a few chunks ahead (one wake-up per chunk fewer); a
+        # negotiating or shaped one waits until the session has acted on each chunk.
+        if self.fsm is State.SESSION_ESTABLISHED and not self._max_rate:
+            return READ_AHEAD
+        return 1
+
+    def _read_on(self, size: int) -> None:
+        """A chunk of `size` bytes is processed: resume reading, unless `READ_AHEAD` chunks
+        still wait or the shaper holds the client back."""
+        if self._max_rate:
+            # Token bucket with a burst of SHAPER_BURST seconds: once the client is over
+            # its rate, reading stays paused until it is back under it. The timer needs no
+            # cancelling: resuming a closed transport does nothing.
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            allowance_at = max(self._allowance_at, now - SHAPER_BURST) + size / self._max_rate
+            self._allowance_at = allowance_at
+            if allowance_at - now > 0.01:
+                loop.call_later(allowance_at - now, self.transport.resume_reading)
                 return
-            # A bound session reads a few chunks ahead (one wake-up per chunk fewer); a
-            # negotiating or shaped one waits until the session has acted on this chunk.
-            ahead = READ_AHEAD if self.fsm is State.SESSION_ESTABLISHED else 1
-            if self._max_rate:
-                ahead = 1
-            while self._unprocessed >= ahead:
-                self._chunk_done = loop.create_future()
-                try:
-                    await self._chunk_done
-                finally:
-                    self._chunk_done = None
-            if self._max_rate:
-                # Token bucket with a burst of SHAPER_BURST seconds: once the client is
-                # over its rate, reading pauses until it is back under it.
-                now = loop.time()
-                allowance_at = max(allowance_at, now - SHAPER_BURST) + len(data) / self._max_rate
-                if allowance_at - now > 0.01:
-                    await asyncio.sleep(allowance_at - now)
+        if self._unprocessed < self._read_ahead():
+            self.transport.resume_reading()
 
     def _arm_state_timer(self) -> _Control:
         """Each negotiation state must end within state_timeout: a timer puts this state's own
@@ -493,9 +489,6 @@ class C2SSession:
                     before = self.fsm
                     closed = await self._on_data(item)
                     self._unprocessed -= 1
-                    done = self._chunk_done
-                    if done is not None and not done.done():
-                        done.set_result(None)
                     if closed:
                         self._write_raw(WS_CLOSE if self.transport.framed else STREAM_CLOSE)
                         return "client closed the stream"
@@ -530,6 +523,9 @@ class C2SSession:
                 raise self._close_request
             if self.transport.buffered() > self.settings.max_output_buffer:
                 raise StreamError("policy-violation", "client does not read its stream")
+            if isinstance(item, bytes):
+                # After the flush above: the next chunk must not hold back this one's answers.
+                self._read_on(len(item))
 
     async def _serve_detached(self, seconds: float) -> str:
         """RESUME_SESSION: no transport; process routed stanzas until resumed or timed out."""
@@ -555,7 +551,7 @@ class C2SSession:
                         return "resumed"
                 elif isinstance(item, _Control) and item.kind == "kick":
                     return item.condition
-                await self._flush_requests()  # bytes left by the old reader are ignored
+                await self._flush_requests()  # bytes left from the transport are ignored
             finally:
                 self._in_step = False
             if self._close_request is not None:

@@ -2,12 +2,22 @@
 
 A transport moves bytes (or, for framed transports, whole XML frames) and knows about TLS.
 Sessions never touch sockets; listeners implement this protocol.
+
+Input is pushed (issue 6: no reader task, coroutine or future per idle connection): once the
+session calls `start_reading`, the transport hands every chunk to the session's `Sink` as it
+arrives, in order, and b"" once at the end of the stream (closed by the client, reset, failed
+TLS: the session treats them alike). `pause_reading` stops deliveries at once (what arrives
+meanwhile is held, with back-pressure on the socket) until `resume_reading`; the session uses
+them for its read-ahead limit and its shaper. Closing the transport drops the sink.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
+
+Sink = Callable[[bytes], None]
+"""Takes the transport's input: a chunk (or frame), or b"" once at the end of the stream."""
 
 
 class Transport(Protocol):
@@ -40,8 +50,16 @@ class Transport(Protocol):
         """Channel-binding types available on this connection and their data."""
         ...
 
-    async def read(self) -> bytes:
-        """The next chunk (or frame); b"" at end of stream."""
+    def start_reading(self, sink: Sink) -> None:
+        """Deliver input to `sink` from now on (what arrived before comes first)."""
+        ...
+
+    def pause_reading(self) -> None:
+        """Deliver nothing more until `resume_reading` (effective at once)."""
+        ...
+
+    def resume_reading(self) -> None:
+        """Deliver again, beginning with what arrived while paused."""
         ...
 
     def write(self, data: bytes) -> None:
@@ -57,5 +75,5 @@ class Transport(Protocol):
         ...
 
     def close(self) -> None:
-        """Close after flushing what was written."""
+        """Close after flushing what was written; nothing more is delivered."""
         ...

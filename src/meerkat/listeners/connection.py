@@ -14,8 +14,9 @@ The hard parts:
   TLS record starts with byte 0x16, a character XML 1.0 forbids (UTF-8 never has it inside
   another character), so plaintext input is cut before the first 0x16 and what follows is
   held: `start_tls` feeds it to TLS; a session that reads on without starting TLS gets it
-  as plaintext (and its parser rejects it, as before). Plaintext read before TLS but not yet
-  consumed is dropped at `start_tls`: it must not pass as if it came over TLS.
+  as plaintext (and its parser rejects it, as before). Plaintext received before TLS but not
+  yet delivered (the session pauses reading while it acts on ``<starttls/>``) is dropped at
+  `start_tls`: it must not pass as if it came over TLS.
 - The session never waits for the handshake: `start_tls` returns at once; the next
   plaintext can only come out of a finished handshake, and a failed or timed-out handshake
   ends the connection (the session then reads the end of the stream).
@@ -23,8 +24,10 @@ The hard parts:
   connection that once read or wrote 64 KiB does not keep 64 KiB buffers for good.
 - TLS 1.3 sends messages of its own after the handshake (session tickets, key updates):
   the outgoing BIO is flushed after every handshake step, read and write.
-- Flow control: input the session has not read yet is bounded (`READ_SIZE`); past it,
-  reading from the socket pauses until the session reads. Output is bounded by the session
+- Input is pushed: plaintext goes straight from `data_received` to the session's sink
+  (c2s/transport.py), so an idle connection has no reader waiting. While the session pauses
+  reading, input is held in one buffer, bounded (`READ_SIZE`): past it, reading from the
+  socket pauses until the session resumes. Output is bounded by the session
   (`buffered()` against its `max_output_buffer`).
 - A closed connection whose client does not read would keep its socket and unsent output
   forever: it is aborted after the handshake timeout.
@@ -32,7 +35,8 @@ The hard parts:
   header naming the client (proxy_header.py): it is read before anything else (TLS included)
   and replaces the socket's peer; a connection without a valid one is closed.
 - Nothing here keeps a reference cycle once the connection is lost: the socket transport
-  is dropped in `connection_lost`, the timer is cancelled.
+  is dropped in `connection_lost`, the timer is cancelled, and the session's sink is dropped
+  once the end of the stream is delivered or the session closes the connection.
 """
 
 from __future__ import annotations
@@ -47,13 +51,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
+from ..c2s.transport import Sink
 from .proxy_header import ProxyHeaderError, parse_proxy_header
 from .tls import ConnectionBindings
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
-"""Bytes of input held for the session before reading from the socket pauses."""
+"""Bytes of input held while the session pauses reading before the socket pauses too."""
 RECORD = 16384
 """Largest plaintext of one TLS record: what one `SSLObject.read` can return."""
 BIO_SLICE = 4096
@@ -88,6 +93,7 @@ class TcpConnection(asyncio.Protocol):
         "_eof",
         "_handshake_timeout",
         "_held",
+        "_holding",
         "_incoming",
         "_input",
         "_on_made",
@@ -97,11 +103,11 @@ class TcpConnection(asyncio.Protocol):
         "_pending_out",
         "_phase",
         "_proxy",
+        "_sink",
         "_sslobj",
         "_timer",
         "_tls",
         "_transport",
-        "_waiter",
     )
 
     framed = False
@@ -126,13 +132,18 @@ class TcpConnection(asyncio.Protocol):
         self._incoming: ssl.MemoryBIO | None = None
         self._outgoing: ssl.MemoryBIO | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._sink: Sink | None = None
+        """The session's input; None before `start_reading`, after the end of the stream was
+        delivered and after `close`."""
+        self._holding = True
+        """Input is held, not delivered (the session has not started reading, or paused)."""
         self._input: bytes | bytearray = b""
-        """Plaintext received and not yet read by the session."""
+        """Plaintext received while holding, not yet delivered."""
         self._held = b""
         """Bytes received in the clear from the first 0x16 on (a ClientHello, see above)."""
         self._eof = False
-        self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        """The socket's reading is paused (`READ_SIZE` held)."""
         self._pending_out: list[bytes] | None = None
         """Written during the handshake: sent once it is done."""
         self._proxy: bytes | None = b"" if proxy_protocol else None
@@ -205,26 +216,18 @@ class TcpConnection(asyncio.Protocol):
             return {}
         return ConnectionBindings(obj, self._tls.certificate_der)
 
-    async def read(self) -> bytes:
-        """Plaintext received since the last read; b"" at the end of the stream."""
-        while not self._input:
-            if self._held and self._phase is Phase.PLAIN:
-                # Not TLS after all: the session's parser gets (and refuses) these bytes.
-                self._input, self._held = self._held, b""
-                break
-            if self._eof:
-                return b""
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        data = self._input
-        self._input = b""
-        if self._paused and self._transport is not None:
-            self._paused = False
-            self._transport.resume_reading()
-        return data if isinstance(data, bytes) else bytes(data)
+    def start_reading(self, sink: Sink) -> None:
+        self._sink = sink
+        self._holding = False
+        self._pump()
+
+    def pause_reading(self) -> None:
+        self._holding = True
+
+    def resume_reading(self) -> None:
+        if self._sink is not None:
+            self._holding = False
+            self._pump()
 
     def write(self, data: bytes) -> None:
         phase = self._phase
@@ -258,13 +261,13 @@ class TcpConnection(asyncio.Protocol):
         held, self._held = self._held, b""
         if held:
             self.data_received(held)
-        if self._paused and self._transport is not None:
-            self._paused = False
-            self._transport.resume_reading()
+        self._resume_socket()
 
     def close(self) -> None:
         """Close after sending what was written (with a TLS close_notify when in TLS); a client
         that has not taken it all within the handshake timeout is cut off."""
+        self._sink = None
+        self._holding = True
         transport = self._transport
         if transport is None or transport.is_closing():
             return
@@ -304,20 +307,19 @@ class TcpConnection(asyncio.Protocol):
         return buffered[used:]
 
     def _plain_received(self, data: bytes) -> None:
+        if not self._held and (self._tls is None or _TLS_RECORD_START not in data):
+            self._deliver(data)
+            return
         if self._held:
             self._held += data
-        elif self._tls is not None and _TLS_RECORD_START in data:
+        else:
             cut = data.index(_TLS_RECORD_START)
             self._held = data[cut:]
             if cut:
                 self._deliver(data[:cut])
-            else:
-                self._wake()
-        else:
-            self._deliver(data)
-            return
         if len(self._held) >= READ_SIZE:
-            self._pause()
+            self._pause_socket()
+        self._pump()  # a session reading on without STARTTLS gets the held bytes
 
     def _begin_tls(self) -> None:
         assert self._tls is not None
@@ -413,6 +415,11 @@ class TcpConnection(asyncio.Protocol):
             transport.write(data)
 
     def _deliver(self, data: bytes) -> None:
+        """Plaintext for the session: handed over now, or held while it does not read."""
+        if not self._holding:
+            assert self._sink is not None
+            self._sink(data)  # nothing is held while the session reads
+            return
         current = self._input
         if not current:
             self._input = data
@@ -421,22 +428,42 @@ class TcpConnection(asyncio.Protocol):
         else:
             current += data
         if len(self._input) >= READ_SIZE:
-            self._pause()
-        self._wake()
+            self._pause_socket()
 
-    def _pause(self) -> None:
+    def _pump(self) -> None:
+        """Hand the session what was held, in order, for as long as it reads: the input, the
+        bytes held as a ClientHello once they are not TLS after all, then the end."""
+        while not self._holding:
+            sink = self._sink
+            assert sink is not None
+            if self._input:
+                data, self._input = self._input, b""
+                sink(data if isinstance(data, bytes) else bytes(data))
+            elif self._held and self._phase is Phase.PLAIN:
+                # Not TLS after all: the session's parser gets (and refuses) these bytes.
+                data, self._held = self._held, b""
+                sink(data)
+            elif self._eof:
+                self._sink, self._holding = None, True
+                sink(b"")
+            else:
+                break
+        if not self._input and len(self._held) < READ_SIZE:
+            self._resume_socket()
+
+    def _pause_socket(self) -> None:
         if not self._paused and self._transport is not None:
             self._paused = True
             self._transport.pause_reading()
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    def _resume_socket(self) -> None:
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
 
     def _end_of_input(self) -> None:
         self._eof = True
-        self._wake()
+        self._pump()
 
     def _fail(self) -> None:
         """TLS failed: send what OpenSSL has for the peer (an alert) and close."""

@@ -1,8 +1,10 @@
 """XMPP over WebSocket (RFC 7395): the `mod_websockets` handler of an HTTP listener.
 
 Each upgraded request becomes a `WebSocketTransport` (framed: one text frame = one element)
-and a `C2SSession` whose `run()` is the request's task. Writes never block: frames queue and
-a writer task owned by the request sends them in order.
+and a `C2SSession` whose `run()` is the request's task. aiohttp hands frames out only to a
+waiting `receive()`, so a reader task owned by the request pushes them to the session's sink
+(honouring its pauses, c2s/transport.py). Writes never block: frames queue and a writer task
+owned by the request sends them in order.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiohttp import WSMsgType, web
 from ..c2s.node import C2SNode
 from ..c2s.session import C2SSession
 from ..c2s.settings import C2SSettings
+from ..c2s.transport import Sink
 from .tcp import TlsMaterial
 from .tls import ConnectionBindings
 
@@ -74,6 +77,9 @@ class WebSocketTransport:
         self._queued = 0
         self._wakeup = asyncio.Event()
         self._closing = False
+        self._sink: Sink | None = None
+        self._reading = asyncio.Event()
+        """Set while the session takes frames."""
 
     @property
     def peer(self) -> tuple[str, int]:
@@ -100,12 +106,45 @@ class WebSocketTransport:
             self._bindings = ConnectionBindings(obj, self._tls.certificate_der)
         return self._bindings
 
-    async def read(self) -> bytes:
+    def start_reading(self, sink: Sink) -> None:
+        self._sink = sink
+        self._reading.set()
+
+    def pause_reading(self) -> None:
+        self._reading.clear()
+
+    def resume_reading(self) -> None:
+        if self._sink is not None:
+            self._reading.set()
+
+    async def run_reader(self) -> None:
+        """Push frames to the session's sink while it reads, then b"" at the end (also when
+        this task fails: the session must not wait for input that never comes)."""
+        try:
+            while True:
+                await self._reading.wait()
+                data = await self._receive()
+                await self._reading.wait()  # a pause while receiving holds the frame back
+                if not data or self._sink is None:
+                    return
+                self._sink(data)
+        finally:
+            sink, self._sink = self._sink, None
+            if sink is not None:
+                sink(b"")
+
+    async def _receive(self) -> bytes:
         """The next text frame; b"" when the socket closes, errs, idles out or sends binary."""
         while True:
             try:
                 msg = await self._ws.receive(timeout=self._idle_timeout)
             except TimeoutError:
+                return b""
+            except (ConnectionError, OSError) as exc:
+                # aiohttp keeps the error to raise it again, and its traceback holds this
+                # frame, hence the sink and the session: a reset connection would leave
+                # them in a cycle for the collector's slow full passes.
+                exc.__traceback__ = None
                 return b""
             if msg.type == WSMsgType.TEXT:
                 data: bytes = msg.data.encode()
@@ -133,6 +172,8 @@ class WebSocketTransport:
     def close(self) -> None:
         self._closing = True
         self._wakeup.set()
+        self._sink = None
+        self._reading.set()  # the reader ends
 
     async def run_writer(self) -> None:
         """Send queued frames in order; close the socket once `close()` was called."""
@@ -196,12 +237,17 @@ class WebSocketEndpoint:
         task = asyncio.current_task()
         assert task is not None
         self.connections.add(task)
-        writer = asyncio.get_running_loop().create_task(transport.run_writer())
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(transport.run_reader())
+        writer = loop.create_task(transport.run_writer())
         try:
             await C2SSession(self.node, self.settings, transport).run()
         finally:
             self.connections.discard(task)
             transport.close()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
             try:
                 await asyncio.wait_for(writer, 5.0)
             except TimeoutError:
