@@ -167,8 +167,10 @@ class _Mailbox:
             self._items = collections.deque()
         self._items.append(item)
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def get_nowait(self) -> _Item:
         items = self._items
@@ -179,14 +181,11 @@ class _Mailbox:
             self._items = None
         return item
 
-    async def get(self) -> _Item:
-        while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self.get_nowait()
+    def wait(self) -> asyncio.Future[None]:
+        """Done once an item is queued (the mailbox is empty now). A future, not a
+        coroutine: nothing is made per item, and a waiting session keeps no extra frame."""
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        return waiter
 
 
 class C2SSession:
@@ -474,8 +473,11 @@ class C2SSession:
 
     async def _serve_items(self) -> str:
         marker = self._arm_state_timer()
+        mailbox = self._mailbox
         while True:
-            item = await self._mailbox.get()
+            if mailbox.empty():
+                await mailbox.wait()
+            item = mailbox.get_nowait()
             if isinstance(item, _Control) and item.kind == "timeout":
                 if item is marker and self.fsm is not State.SESSION_ESTABLISHED:
                     raise StreamError("connection-timeout", "negotiation took too long")
@@ -535,11 +537,14 @@ class C2SSession:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         log.debug("c2s_session_detached jid=%s timeout=%s", self._jid_str, seconds)
+        mailbox = self._mailbox
         while True:
-            try:
-                item = await asyncio.wait_for(self._mailbox.get(), max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                return "not resumed in time"
+            if mailbox.empty():
+                try:
+                    await asyncio.wait_for(mailbox.wait(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    return "not resumed in time"
+            item = mailbox.get_nowait()
             self._in_step = True
             try:
                 if isinstance(item, Acc):
