@@ -7,7 +7,9 @@ rows. Keys sort by user first, so a user's sessions are one prefix scan of the l
 
 Reads are local and on the routing hot path: rebuilding a `SessionRecord` for each lookup
 would cost more than the lookup, so records are cached per row and reused for as long as
-the stored value is the very same object (any write replaces it).
+the stored value is the very same object (any write replaces it). A local write caches the
+record it wrote, so lookups of a session of this node return that session's own record
+(issue 6: not a second record and JID per session).
 
 Deletes are batched per turn of the event loop: the rows removed during one turn leave as
 one replicated delete at its end. When thousands of sessions end at once, the node sends,
@@ -63,10 +65,13 @@ class ReplicatedSessionTable:
             priority=priority,
             info=info if isinstance(info, dict) else {},
         )
+        self._remember(key, value, record)
+        return record
+
+    def _remember(self, key: Key, value: Any, record: SessionRecord) -> None:
         if len(self._cache) > 2 * len(self.table) + 1024:
             self._cache.clear()  # rows deleted since: start over rather than track them
         self._cache[key] = (value, record)
-        return record
 
     def user_sessions(self, domain: str, local: str) -> list[SessionRecord]:
         return [self._record(k, v) for k, v in self.table.match((domain, local))]
@@ -80,7 +85,9 @@ class ReplicatedSessionTable:
         return [self._record(k, v) for k, v in self.table.select(lambda _, v: owner(v) == node)]
 
     async def put(self, record: SessionRecord) -> None:
-        await self.table.insert(record.key, row_value(record))
+        key, value = record.key, row_value(record)
+        self._remember(key, value, record)
+        await self.table.insert(key, value)
 
     async def remove(self, record: SessionRecord) -> None:
         """Delete the row; returns once every peer applied the delete. Until the end of the
