@@ -16,7 +16,7 @@ import pytest
 from kernel_harness import wait_for
 from test_c2s_harness import BASE_MODULES, C2SHarness, MemoryTransport, Wire, start_harness
 
-from meerkat.c2s.session import SHAPER_BURST
+from meerkat.c2s.session import READ_AHEAD, SHAPER_BURST
 from meerkat.c2s.transport import Sink
 from meerkat.core.hooks import USER_SEND_PACKET
 
@@ -26,6 +26,18 @@ async def harness() -> AsyncIterator[C2SHarness]:
     h = await start_harness(BASE_MODULES)
     yield h
     await h.stop()
+
+
+def hold_client_stanzas(harness: C2SHarness) -> asyncio.Event:
+    """Keep the sessions busy with the first client stanza until the event is set."""
+    release = asyncio.Event()
+
+    async def slow(acc: object, params: dict[str, object]) -> object:
+        await release.wait()
+        return None
+
+    harness.server.hooks.add(USER_SEND_PACKET, None, slow, 1, owner="test")
+    return release
 
 
 def record_deliveries(wire: Wire) -> list[tuple[int, bool]]:
@@ -74,13 +86,7 @@ async def test_the_end_of_the_stream_comes_after_the_chunks_held_before_it(
 ) -> None:
     bob = await harness.logged_in("bob")
     alice = await harness.logged_in("alice")
-    release = asyncio.Event()
-
-    async def slow(acc: object, params: dict[str, object]) -> object:
-        await release.wait()
-        return None
-
-    harness.server.hooks.add(USER_SEND_PACKET, None, slow, 1, owner="test")
+    release = hold_client_stanzas(harness)
     for i in range(2):
         alice.send(f"<message to='bob@localhost/res' id='m{i}'><body>{i}</body></message>")
     alice.drop()
@@ -90,6 +96,19 @@ async def test_the_end_of_the_stream_comes_after_the_chunks_held_before_it(
     release.set()
     await alice.ended()
     assert [m.attrs["id"] for m in await bob.stanzas()] == ["m0", "m1"]
+    harness.server.hooks.remove_owner("test")
+
+
+async def test_a_bound_session_reads_a_few_chunks_ahead_and_no_more(harness: C2SHarness) -> None:
+    alice = await harness.logged_in("alice")
+    release = hold_client_stanzas(harness)
+    for i in range(10):
+        alice.send(f"<message to='bob@localhost' id='{i}'><body>{i}</body></message>")
+    await asyncio.sleep(0.05)
+    # READ_AHEAD chunks taken (one of them in processing); the rest wait in the transport.
+    assert len(alice.transport.pending) == 10 - READ_AHEAD
+    release.set()
+    await wait_for(lambda: not alice.transport.pending)
     harness.server.hooks.remove_owner("test")
 
 
