@@ -539,9 +539,12 @@ class C2SSession:
         log.debug("c2s_session_detached jid=%s timeout=%s", self._jid_str, seconds)
         mailbox = self._mailbox
         while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                return "not resumed in time"  # what is still queued is re-routed
             if mailbox.empty():
                 try:
-                    await asyncio.wait_for(mailbox.wait(), max(0.0, deadline - loop.time()))
+                    await asyncio.wait_for(mailbox.wait(), left)
                 except TimeoutError:
                     return "not resumed in time"
             item = mailbox.get_nowait()
