@@ -140,16 +140,20 @@ class LocalStore:
             for value in self._rows.get(key, ()):  # a caller may change the table meanwhile
                 yield key, value
 
-    def prefix(self, prefix: Key) -> Iterator[Row]:
-        """Rows whose key starts with `prefix`, in key order."""
-        prefix = tuple(prefix)
+    def prefix(self, prefix: Key) -> list[Row]:
+        """Rows whose key starts with `prefix`, in key order. A list built at once (a
+        snapshot: the caller may change the table while going through it), not a
+        generator: a user's sessions are looked up two or three times per routed stanza."""
+        if type(prefix) is not tuple:
+            prefix = tuple(prefix)
         keys = self._prefix_index(len(prefix)).get(prefix)
         if not keys:
             _check_parts(prefix)  # a TypeError for a bad prefix, as for a bad key
-            return
-        for key in list(keys):  # a caller may change the table while iterating
-            for value in self._rows[key]:
-                yield key, value
+            return []
+        rows = self._rows
+        if self.bag:
+            return [(key, value) for key in keys for value in rows[key]]
+        return [(key, rows[key][0]) for key in keys]
 
     def select(self, pred: Callable[[Key, Any], bool]) -> list[Row]:
         return [(k, v) for k, v in self.items() if pred(k, v)]

@@ -152,7 +152,7 @@ class ReplicatedTable:
 
     def match(self, prefix: Key) -> list[Row]:
         """Rows whose key starts with `prefix`, in key order."""
-        return list(self.store.prefix(prefix))
+        return self.store.prefix(prefix)
 
     def select(self, pred: Callable[[Key, Any], bool]) -> list[Row]:
         return self.store.select(pred)
